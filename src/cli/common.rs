@@ -1,0 +1,52 @@
+//! Helpers shared by the commands that run the network.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::backend::{BackendChoice, ComputeDevice, select};
+use crate::model::{DEFAULT_MODEL_DIR, ModelConfig, XCorrNet, load_model};
+
+/// A model loaded for a command, with where it came from.
+pub struct LoadedModel {
+    pub config: ModelConfig,
+    pub net: XCorrNet,
+    pub dir: PathBuf,
+    pub device: ComputeDevice,
+}
+
+/// The model folder to use: `--model DIR`, else `models/cuhk03` in the current folder, else the
+/// one in the source tree this binary was built from.
+pub fn resolve_model_dir(model: Option<&Path>) -> PathBuf {
+    if let Some(dir) = model {
+        return dir.to_path_buf();
+    }
+    let local = PathBuf::from(DEFAULT_MODEL_DIR);
+    if local.exists() {
+        return local;
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_MODEL_DIR);
+    if built.exists() { built } else { local }
+}
+
+/// Choose the backend (printing a fallback notice once on stderr) and load the model on it.
+pub fn load(model: Option<&Path>, backend: BackendChoice) -> anyhow::Result<LoadedModel> {
+    let device = select(backend)?;
+    if let Some(notice) = &device.notice {
+        eprintln!("{notice}");
+    }
+    let dir = resolve_model_dir(model);
+    let (config, net) = load_model(&dir, &device.device)?;
+    Ok(LoadedModel {
+        config,
+        net,
+        dir,
+        device,
+    })
+}
+
+/// Decode, resize and normalise one image for `config`, naming the file on failure.
+pub fn load_image(path: &Path, config: &ModelConfig) -> anyhow::Result<Vec<f32>> {
+    crate::data::load_input(path, &config.normalization)
+        .with_context(|| "cannot use image".to_string())
+}

@@ -1,0 +1,75 @@
+//! The command line: `reid-explorer [COMMAND]`. No command opens the GUI.
+//!
+//! Each command lives in its own file with an `Args` struct and a `run` function returning
+//! `anyhow::Result`; `main` prints an error as one line and exits non-zero.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::backend::BackendChoice;
+
+pub mod common;
+pub mod compare;
+pub mod dataset;
+pub mod eval;
+pub mod progress;
+pub mod rank;
+pub mod synth;
+pub mod trace;
+pub mod train;
+
+/// Top-level command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "reid-explorer",
+    version,
+    about = "Run, train and explain the Normalized X-Corr person re-identification network"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Backend for the GUI's workers.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto, global = true)]
+    pub backend: BackendChoice,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print p(same) for two images.
+    Compare(compare::Args),
+    /// Write every intermediate map of the network for two images as .npy files.
+    Trace(trace::Args),
+    /// Summarise a dataset folder: layout, identities, cameras, images, skipped files.
+    Dataset(dataset::Args),
+    /// Generate a synthetic Market-style dataset of procedurally drawn pedestrians.
+    Synth(synth::Args),
+    /// Train the network (the authors' protocol by default).
+    Train(train::Args),
+    /// CMC rank-1/5/10/20 and mAP of a model on a dataset's query / gallery split.
+    Eval(eval::Args),
+    /// Rank a gallery folder against one query image.
+    Rank(rank::Args),
+}
+
+/// Options shared by every command that runs the network.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelArgs {
+    /// Model folder (config.json + weights). Defaults to models/cuhk03.
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+}
+
+/// Run one parsed command.
+pub fn run(command: Command, backend: BackendChoice) -> anyhow::Result<()> {
+    match command {
+        Command::Compare(args) => compare::run(args, backend),
+        Command::Trace(args) => trace::run(args, backend),
+        Command::Dataset(args) => dataset::run(args),
+        Command::Synth(args) => synth::run(args),
+        Command::Train(args) => train::run(args, backend),
+        Command::Eval(args) => eval::run(args, backend),
+        Command::Rank(args) => rank::run(args, backend),
+    }
+}

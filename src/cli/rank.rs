@@ -1,0 +1,115 @@
+//! `reid-explorer rank --query IMG --gallery DIR [--top K] [--csv FILE]`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::backend::BackendChoice;
+use crate::data::layout::parse_market;
+use crate::engine::{gallery_files, rank_gallery};
+use crate::eval::Labels;
+use crate::protocol::CancelToken;
+
+use super::ModelArgs;
+use super::common::load;
+use super::progress::StageBar;
+
+/// Arguments of `rank`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The query image.
+    #[arg(long)]
+    pub query: PathBuf,
+    /// Gallery folder (any layout; a Market-style root uses its bounding_box_test split).
+    #[arg(long)]
+    pub gallery: PathBuf,
+    /// How many entries to print.
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// Write the whole ranking as CSV (rank,path,score,identity,camera,match).
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
+    let loaded = load(args.model.model.as_deref(), backend)?;
+    let (files, mut skipped) = gallery_files(&args.gallery)?;
+    if files.is_empty() {
+        anyhow::bail!("{}: no gallery images", args.gallery.display());
+    }
+    let query_labels = args
+        .query
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(parse_market)
+        .map(|(identity, camera)| Labels {
+            identity,
+            camera: Some(camera),
+        });
+    let bar = StageBar::new();
+    let ranking = rank_gallery(
+        &loaded.net,
+        &loaded.config,
+        &args.query,
+        query_labels,
+        &files,
+        &loaded.device.device,
+        &|s, d, t| bar.update(s, d, t),
+        &CancelToken::new(),
+    )?;
+    bar.finish();
+    skipped.extend(ranking.skipped.iter().cloned());
+    println!(
+        "query {} against {} images ({}, {:.0} ms)",
+        args.query.display(),
+        ranking.entries.len(),
+        loaded.device.description,
+        ranking.millis
+    );
+    for (i, e) in ranking.entries.iter().take(args.top).enumerate() {
+        let mark = match e.is_match {
+            Some(true) => "match",
+            Some(false) => "",
+            None => "?",
+        };
+        println!(
+            "{:>4}  {:.4}  {}  {}",
+            i + 1,
+            e.score,
+            e.path.display(),
+            mark
+        );
+    }
+    for (path, reason) in &skipped {
+        eprintln!("skipped {}: {reason}", path.display());
+    }
+    if let Some(csv) = &args.csv {
+        let mut f = std::fs::File::create(csv)
+            .with_context(|| format!("{}: cannot create", csv.display()))?;
+        writeln!(f, "rank,path,score,identity,camera,match")?;
+        for (i, e) in ranking.entries.iter().enumerate() {
+            let (id, cam) = e.labels.map_or((String::new(), String::new()), |l| {
+                (
+                    l.identity.to_string(),
+                    l.camera.map(|c| c.to_string()).unwrap_or_default(),
+                )
+            });
+            let m = e.is_match.map(|m| m.to_string()).unwrap_or_default();
+            let path = e.path.display().to_string().replace('"', "\"\"");
+            writeln!(
+                f,
+                "{},\"{}\",{:.6},{},{},{}",
+                i + 1,
+                path,
+                e.score,
+                id,
+                cam,
+                m
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,248 @@
+//! Whole jobs over files: rank a gallery folder against a query, evaluate a labelled split.
+//! Used by the `rank` / `eval` commands and the GUI's inference worker.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::tensor::Device;
+
+use super::score::{FeatureBank, ScoreError, features, score_matrix, score_query};
+use crate::data::crops::{CropCache, to_input};
+use crate::data::layout::{DatasetError, Split, scan};
+use crate::eval::{EvalError, Labels, Protocol, evaluate};
+use crate::model::ModelConfig;
+use crate::model::XCorrNet;
+use crate::protocol::{CancelToken, Evaluation, RankedEntry, Ranking};
+
+/// Progress of a stage: (stage name, done, total).
+pub type StageProgress<'a> = &'a (dyn Fn(&'static str, usize, usize) + Sync);
+
+/// Images per trunk batch.
+pub const FEATURE_BATCH: usize = 32;
+/// Pairs per correlation + head batch.
+pub const PAIR_BATCH: usize = 64;
+
+/// Why a job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+    #[error("{path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Input(String),
+    #[error(transparent)]
+    Score(#[from] ScoreError),
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+}
+
+/// Decode files and compute their trunk features. Undecodable files are returned separately
+/// (with the reason) and left out of the bank; `kept` lists the indices that made it.
+pub struct Encoded {
+    pub bank: FeatureBank,
+    pub kept: Vec<usize>,
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// Decode, preprocess and encode `paths` with the trunk.
+pub fn encode_files(
+    net: &XCorrNet,
+    config: &ModelConfig,
+    paths: &[PathBuf],
+    device: &Device,
+    progress: StageProgress<'_>,
+    cancel: &CancelToken,
+) -> Result<Encoded, JobError> {
+    let (cache, skipped) = CropCache::load(paths, &|d, t| progress("decoding", d, t));
+    let mut kept = Vec::with_capacity(paths.len());
+    let mut inputs = Vec::with_capacity(paths.len());
+    for i in 0..paths.len() {
+        if let Some(crop) = cache.get(i) {
+            kept.push(i);
+            inputs.push(to_input(crop, &config.normalization));
+        }
+    }
+    let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+    let bank = features(
+        net,
+        &refs,
+        FEATURE_BATCH,
+        device,
+        &|d, t| progress("trunk features", d, t),
+        cancel,
+    )?;
+    Ok(Encoded {
+        bank,
+        kept,
+        skipped: skipped.into_iter().map(|s| (s.path, s.reason)).collect(),
+    })
+}
+
+/// The images of a gallery folder with their labels when the layout gives them (for a
+/// Market-style dataset root, its gallery split `bounding_box_test`).
+pub fn gallery_files(
+    dir: &Path,
+) -> Result<(Vec<(PathBuf, Option<Labels>)>, Vec<(PathBuf, String)>), JobError> {
+    let ds = scan(dir, None)?;
+    let has_gallery = ds.samples.iter().any(|s| s.split == Split::Gallery);
+    let files = ds
+        .samples
+        .iter()
+        .filter(|s| !has_gallery || s.split == Split::Gallery)
+        .map(|s| {
+            (
+                s.path.clone(),
+                s.identity.map(|identity| Labels {
+                    identity,
+                    camera: s.camera,
+                }),
+            )
+        })
+        .collect();
+    Ok((
+        files,
+        ds.skipped.into_iter().map(|s| (s.path, s.reason)).collect(),
+    ))
+}
+
+/// Rank `gallery` against `query`.
+#[allow(clippy::too_many_arguments)]
+pub fn rank_gallery(
+    net: &XCorrNet,
+    config: &ModelConfig,
+    query: &Path,
+    query_labels: Option<Labels>,
+    gallery: &[(PathBuf, Option<Labels>)],
+    device: &Device,
+    progress: StageProgress<'_>,
+    cancel: &CancelToken,
+) -> Result<Ranking, JobError> {
+    let start = Instant::now();
+    let q = encode_files(
+        net,
+        config,
+        &[query.to_path_buf()],
+        device,
+        &|_, _, _| {},
+        cancel,
+    )?;
+    if let Some((path, reason)) = q.skipped.into_iter().next() {
+        return Err(JobError::File { path, reason });
+    }
+    let paths: Vec<PathBuf> = gallery.iter().map(|(p, _)| p.clone()).collect();
+    let g = encode_files(net, config, &paths, device, progress, cancel)?;
+    progress("scoring", 0, g.bank.len());
+    let scores = score_query(net, &q.bank, 0, &g.bank, PAIR_BATCH, device, cancel)?;
+    progress("scoring", g.bank.len(), g.bank.len());
+    let mut entries: Vec<RankedEntry> = g
+        .kept
+        .iter()
+        .zip(&scores)
+        .map(|(&i, &score)| {
+            let labels = gallery[i].1;
+            RankedEntry {
+                path: gallery[i].0.clone(),
+                score,
+                labels,
+                is_match: query_labels
+                    .zip(labels)
+                    .map(|(q, g)| q.identity == g.identity && q.identity >= 0),
+            }
+        })
+        .collect();
+    let order = crate::eval::rank_order(&scores);
+    let mut ranked = Vec::with_capacity(entries.len());
+    let mut slots: Vec<Option<RankedEntry>> = entries.drain(..).map(Some).collect();
+    for i in order {
+        if let Some(e) = slots[i].take() {
+            ranked.push(e);
+        }
+    }
+    Ok(Ranking {
+        query: query.to_path_buf(),
+        query_labels,
+        entries: ranked,
+        skipped: g.skipped,
+        millis: start.elapsed().as_secs_f64() * 1e3,
+    })
+}
+
+/// Evaluate a labelled dataset: its query split against its gallery split.
+pub fn evaluate_dataset(
+    net: &XCorrNet,
+    config: &ModelConfig,
+    root: &Path,
+    protocol: &Protocol,
+    device: &Device,
+    progress: StageProgress<'_>,
+    cancel: &CancelToken,
+) -> Result<Evaluation, JobError> {
+    let start = Instant::now();
+    let ds = scan(root, None)?;
+    let pick = |split: Split| -> Vec<(PathBuf, Labels)> {
+        ds.samples
+            .iter()
+            .filter(|s| s.split == split)
+            .filter_map(|s| {
+                s.identity.map(|identity| {
+                    (
+                        s.path.clone(),
+                        Labels {
+                            identity,
+                            camera: s.camera,
+                        },
+                    )
+                })
+            })
+            .collect()
+    };
+    let queries = pick(Split::Query);
+    let gallery = pick(Split::Gallery);
+    if queries.is_empty() || gallery.is_empty() {
+        return Err(JobError::Input(format!(
+            "{}: evaluation needs labelled query/ and bounding_box_test/ folders (found {} queries, {} gallery images)",
+            root.display(),
+            queries.len(),
+            gallery.len()
+        )));
+    }
+    let q_paths: Vec<PathBuf> = queries.iter().map(|(p, _)| p.clone()).collect();
+    let g_paths: Vec<PathBuf> = gallery.iter().map(|(p, _)| p.clone()).collect();
+    let qe = encode_files(net, config, &q_paths, device, progress, cancel)?;
+    let ge = encode_files(net, config, &g_paths, device, progress, cancel)?;
+    let scores = score_matrix(
+        net,
+        &qe.bank,
+        &ge.bank,
+        PAIR_BATCH,
+        device,
+        &|d, t| progress("scoring queries", d, t),
+        cancel,
+    )?;
+    let q_labels: Vec<Labels> = qe.kept.iter().map(|&i| queries[i].1).collect();
+    let g_labels: Vec<Labels> = ge.kept.iter().map(|&i| gallery[i].1).collect();
+    let metrics = evaluate(&scores, &q_labels, &g_labels, protocol)?;
+    let (mut same_scores, mut different_scores) = (Vec::new(), Vec::new());
+    for (qi, q) in q_labels.iter().enumerate() {
+        for (gi, g) in g_labels.iter().enumerate() {
+            if g.is_junk() || !q.keeps(g) {
+                continue;
+            }
+            let s = scores[qi * g_labels.len() + gi];
+            if q.matches(g) {
+                same_scores.push(s);
+            } else if (qi + gi) % 7 == 0 {
+                // Every 7th non-matching pair: the histogram's shape without millions of points.
+                different_scores.push(s);
+            }
+        }
+    }
+    Ok(Evaluation {
+        dataset: root.to_path_buf(),
+        metrics,
+        same_scores,
+        different_scores,
+        millis: start.elapsed().as_secs_f64() * 1e3,
+    })
+}

@@ -1,0 +1,133 @@
+//! Trunk features once per image, then correlation + head in batches.
+//!
+//! Ranking one query against a gallery costs one trunk pass per image (done once and kept in a
+//! [`FeatureBank`]) plus one correlation + head pass per pair.
+
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::model::XCorrNet;
+use crate::model::infer::{images_tensor, p_same};
+use crate::protocol::CancelToken;
+
+/// Progress callback: (done, total).
+pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// Why scoring stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    #[error("cancelled")]
+    Cancelled,
+    #[error("reading results back from the device failed: {0}")]
+    Device(String),
+}
+
+/// Trunk features of many images: each `[C, H, W]` = `[25, 37, 12]` flattened.
+#[derive(Debug, Clone, Default)]
+pub struct FeatureBank {
+    /// `[C, H, W]` of one image.
+    pub shape: [usize; 3],
+    /// `len * C * H * W` values, image-major.
+    pub values: Vec<f32>,
+}
+
+impl FeatureBank {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        let per: usize = self.shape.iter().product();
+        if per == 0 { 0 } else { self.values.len() / per }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Values of image `i`.
+    pub fn get(&self, i: usize) -> &[f32] {
+        let per: usize = self.shape.iter().product();
+        &self.values[i * per..(i + 1) * per]
+    }
+
+    /// Images `range` as a tensor `[n, C, H, W]`.
+    fn tensor(&self, range: std::ops::Range<usize>, device: &Device) -> Tensor<4> {
+        let per: usize = self.shape.iter().product();
+        let [c, h, w] = self.shape;
+        let data = self.values[range.start * per..range.end * per].to_vec();
+        Tensor::from_data(TensorData::new(data, [range.len(), c, h, w]), device)
+    }
+}
+
+/// Trunk features of preprocessed crops (`[3, 160, 60]` each), `batch` images at a time.
+pub fn features(
+    net: &XCorrNet,
+    crops: &[&[f32]],
+    batch: usize,
+    device: &Device,
+    progress: Progress<'_>,
+    cancel: &CancelToken,
+) -> Result<FeatureBank, ScoreError> {
+    let mut bank = FeatureBank::default();
+    let batch = batch.max(1);
+    for (i, chunk) in crops.chunks(batch).enumerate() {
+        if cancel.is_cancelled() {
+            return Err(ScoreError::Cancelled);
+        }
+        let f = net.features(images_tensor(chunk, device)); // [n, 25, 37, 12]
+        let [_, c, h, w] = f.dims();
+        bank.shape = [c, h, w];
+        let v = f
+            .try_into_vec_as::<f32>()
+            .map_err(|e| ScoreError::Device(format!("{e:?}")))?;
+        bank.values.extend_from_slice(&v);
+        progress(((i + 1) * batch).min(crops.len()), crops.len());
+    }
+    Ok(bank)
+}
+
+/// p(same) of query `q` of `queries` against every gallery image, `batch` pairs at a time.
+pub fn score_query(
+    net: &XCorrNet,
+    queries: &FeatureBank,
+    q: usize,
+    gallery: &FeatureBank,
+    batch: usize,
+    device: &Device,
+    cancel: &CancelToken,
+) -> Result<Vec<f32>, ScoreError> {
+    let batch = batch.max(1);
+    let mut scores = Vec::with_capacity(gallery.len());
+    let [c, h, w] = queries.shape;
+    let query = queries.tensor(q..q + 1, device); // [1, C, H, W]
+    let mut start = 0;
+    while start < gallery.len() {
+        if cancel.is_cancelled() {
+            return Err(ScoreError::Cancelled);
+        }
+        let end = (start + batch).min(gallery.len());
+        let n = end - start;
+        let a = query.clone().expand([n, c, h, w]); // [n, C, H, W]
+        let b = gallery.tensor(start..end, device); // [n, C, H, W]
+        scores.extend(p_same(net.forward_features(a, b)).map_err(ScoreError::Device)?);
+        start = end;
+    }
+    Ok(scores)
+}
+
+/// The `[queries x gallery]` score matrix, row-major.
+pub fn score_matrix(
+    net: &XCorrNet,
+    queries: &FeatureBank,
+    gallery: &FeatureBank,
+    batch: usize,
+    device: &Device,
+    progress: Progress<'_>,
+    cancel: &CancelToken,
+) -> Result<Vec<f32>, ScoreError> {
+    let mut out = Vec::with_capacity(queries.len() * gallery.len());
+    for q in 0..queries.len() {
+        out.extend(score_query(
+            net, queries, q, gallery, batch, device, cancel,
+        )?);
+        progress(q + 1, queries.len());
+    }
+    Ok(out)
+}

@@ -1,0 +1,28 @@
+//! # reid-explorer
+//!
+//! Runs, trains and explains the Normalized X-Corr Siamese network for person re-identification
+//! (Subramaniam, Chatterjee, Mittal, NIPS 2016).
+//!
+//! Module map (see ARCHITECTURE.md for the longer tour):
+//! - [`data`]: image decoding and preprocessing, dataset layouts, synthetic pedestrians, pair
+//!   sampling and augmentation. No Burn.
+//! - [`model`]: the network (trunk, normalized correlation, head), its configuration, traced
+//!   forward, weights on disk. Burn lives here and in the worker modules only.
+//! - [`backend`]: choosing the compute device at run time (`auto | gpu | cpu`).
+//! - [`eval`]: CMC / mAP and ranking protocols (plain numbers, no Burn).
+//! - [`viz`]: tensors to images with colormaps (no egui, testable).
+//! - [`npy`]: the numpy `.npy` writer used by `trace`.
+//! - [`cli`]: the command line.
+
+pub mod app;
+pub mod backend;
+pub mod cli;
+pub mod data;
+pub mod engine;
+pub mod eval;
+pub mod model;
+pub mod npy;
+pub mod protocol;
+pub mod train;
+pub mod viz;
+pub mod worker;

@@ -1,0 +1,147 @@
+//! A model folder on disk: `config.json` (the [`ModelConfig`]) + `weights.bpk` (burnpack).
+//!
+//! Every file is written to a temporary name in the same folder, synced and renamed, so an
+//! interrupted write never leaves a half-written file where a good one was.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device};
+
+use super::config::ModelConfig;
+use super::network::XCorrNet;
+
+/// The configuration file in a model folder.
+pub const CONFIG_FILE: &str = "config.json";
+/// The weights file in a model folder.
+pub const WEIGHTS_FILE: &str = "weights.bpk";
+
+/// Why a model folder could not be read or written. Always names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelIoError {
+    #[error(
+        "{dir}: no model here ({CONFIG_FILE} missing); pass --model DIR or train one with `reid-explorer train`"
+    )]
+    Missing { dir: PathBuf },
+    #[error("{path}: {reason}")]
+    Config { path: PathBuf, reason: String },
+    #[error("{path}: weights do not fit this model: {reason}")]
+    Weights { path: PathBuf, reason: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ModelIoError + '_ {
+    move |source| ModelIoError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Write `bytes` to `path` atomically: temporary file in the same folder, fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        // Make the rename itself durable.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Serialise the network's weights to burnpack bytes.
+pub fn weights_to_bytes(net: &XCorrNet) -> Result<Vec<u8>, String> {
+    let bytes = net
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| e.to_string())?;
+    Ok(bytes.to_vec())
+}
+
+/// Load burnpack bytes into a freshly initialised network of `config` on `device`.
+pub fn weights_from_bytes(
+    config: &ModelConfig,
+    bytes: Vec<u8>,
+    device: &Device,
+) -> Result<XCorrNet, String> {
+    let net = XCorrNet::init(config, 0, device).map_err(|e| e.to_string())?;
+    // burnpack parsing is not ours: never let a malformed file take the process down.
+    let parsed =
+        std::panic::catch_unwind(move || ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)))
+            .map_err(|_| "malformed weights file".to_string())?;
+    let record = parsed.map_err(|e| e.to_string())?;
+    let net = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        net.try_load_record(record)
+    }))
+    .map_err(|_| "malformed weights file".to_string())?;
+    net.map_err(|e| e.to_string())
+}
+
+/// Save `config` and `net` into `dir` (created if needed).
+pub fn save_model(dir: &Path, config: &ModelConfig, net: &XCorrNet) -> Result<(), ModelIoError> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let config_path = dir.join(CONFIG_FILE);
+    let weights_path = dir.join(WEIGHTS_FILE);
+    let json = serde_json::to_vec_pretty(config).map_err(|e| ModelIoError::Config {
+        path: config_path.clone(),
+        reason: e.to_string(),
+    })?;
+    let weights = weights_to_bytes(net).map_err(|reason| ModelIoError::Weights {
+        path: weights_path.clone(),
+        reason,
+    })?;
+    write_atomic(&weights_path, &weights).map_err(io_err(&weights_path))?;
+    write_atomic(&config_path, &json).map_err(io_err(&config_path))?;
+    Ok(())
+}
+
+/// Read a model folder's configuration.
+pub fn load_config(dir: &Path) -> Result<ModelConfig, ModelIoError> {
+    let path = dir.join(CONFIG_FILE);
+    if !path.exists() {
+        return Err(ModelIoError::Missing {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let text = std::fs::read(&path).map_err(io_err(&path))?;
+    let config: ModelConfig = serde_json::from_slice(&text).map_err(|e| ModelIoError::Config {
+        path: path.clone(),
+        reason: format!("invalid model configuration: {e}"),
+    })?;
+    config.shapes().map_err(|e| ModelIoError::Config {
+        path,
+        reason: e.to_string(),
+    })?;
+    Ok(config)
+}
+
+/// Load a model folder onto `device`.
+pub fn load_model(dir: &Path, device: &Device) -> Result<(ModelConfig, XCorrNet), ModelIoError> {
+    let config = load_config(dir)?;
+    let path = dir.join(WEIGHTS_FILE);
+    let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+    let net = weights_from_bytes(&config, bytes, device)
+        .map_err(|reason| ModelIoError::Weights { path, reason })?;
+    Ok((config, net))
+}

@@ -1,0 +1,17 @@
+//! The network: configuration, parameters and forward, the correlation layer, the traced
+//! forward, inference helpers and weights on disk. Burn lives here; nothing here knows the GUI.
+
+pub mod config;
+pub mod infer;
+pub mod io;
+pub mod network;
+pub mod trace;
+pub mod xcorr;
+
+pub use config::{ModelConfig, Shapes};
+pub use io::{ModelIoError, load_model, save_model};
+pub use network::{XCorrNet, probabilities};
+pub use trace::{Branch, Trace, TracedMap, trace};
+
+/// The default model folder of the app and the command line.
+pub const DEFAULT_MODEL_DIR: &str = "models/cuhk03";

@@ -1,0 +1,239 @@
+//! The Normalized X-Corr Siamese network (DESIGN.md section 1, the authors' version).
+//!
+//! ```text
+//! image [B, 3, 160, 60] --trunk (shared)--> features [B, 25, 37, 12]
+//!   conv 5x5 -> 20, ReLU, max-pool 2     [B, 20, 78, 28]
+//!   conv 5x5 -> 25, ReLU, max-pool 2     [B, 25, 37, 12]
+//! (features A, features B) --normalized correlation--> [B, 1500, 37, 12]
+//! head: ReLU; conv 1x1 -> 25, ReLU       [B, 25, 37, 12]
+//!       conv 3x3 -> 25 (no ReLU)         [B, 25, 35, 10]
+//!       max-pool 2                       [B, 25, 17, 5]
+//!       flatten, fc 2125 -> 500, ReLU    [B, 500]
+//!       fc 500 -> 2                      [B, 2] logits; softmax = [p(different), p(same)]
+//! ```
+//! Every stage is a public method so the traced forward, the gallery cache and training reuse
+//! the exact same code.
+
+use burn::module::{Module, Param};
+use burn::tensor::activation::{relu, softmax};
+use burn::tensor::module::{conv2d, linear, max_pool2d};
+use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::config::{ConfigError, ModelConfig, Shapes};
+use super::xcorr::{XcorrGeometry, xcorr};
+
+/// Weights and bias of one convolution: weight `[out, in, k, k]`, bias `[out]`.
+#[derive(Module, Debug)]
+pub struct ConvParams {
+    pub weight: Param<Tensor<4>>,
+    pub bias: Param<Tensor<1>>,
+}
+
+/// Weights and bias of a fully connected layer: weight `[in, out]` (y = x W + b), bias `[out]`.
+#[derive(Module, Debug)]
+pub struct LinearParams {
+    pub weight: Param<Tensor<2>>,
+    pub bias: Param<Tensor<1>>,
+}
+
+/// The network's parameters.
+#[derive(Module, Debug)]
+pub struct XCorrNet {
+    pub conv1: ConvParams,
+    pub conv2: ConvParams,
+    pub head_conv1: ConvParams,
+    pub head_conv3: ConvParams,
+    pub fc1: LinearParams,
+    pub fc2: LinearParams,
+    #[module(skip)]
+    pub geometry: XcorrGeometry,
+}
+
+/// The trunk's maps for a batch of images.
+#[derive(Debug, Clone)]
+pub struct TrunkMaps {
+    /// After ReLU: `[B, 20, 156, 56]`.
+    pub conv1: Tensor<4>,
+    /// `[B, 20, 78, 28]`.
+    pub pool1: Tensor<4>,
+    /// After ReLU: `[B, 25, 74, 24]`.
+    pub conv2: Tensor<4>,
+    /// Features fed to the correlation: `[B, 25, 37, 12]`.
+    pub pool2: Tensor<4>,
+}
+
+/// The head's maps for a batch of correlation volumes.
+#[derive(Debug, Clone)]
+pub struct HeadMaps {
+    /// After ReLU: `[B, 25, 37, 12]`.
+    pub conv1: Tensor<4>,
+    /// No ReLU: `[B, 25, 35, 10]`.
+    pub conv3: Tensor<4>,
+    /// `[B, 25, 17, 5]`.
+    pub pool: Tensor<4>,
+    /// After ReLU: `[B, 500]`.
+    pub fc500: Tensor<2>,
+    /// `[B, 2]`.
+    pub logits: Tensor<2>,
+}
+
+fn uniform(rng: &mut ChaCha8Rng, n: usize, bound: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-bound..bound)).collect()
+}
+
+fn conv_init(
+    rng: &mut ChaCha8Rng,
+    out: usize,
+    inp: usize,
+    k: usize,
+    device: &Device,
+) -> ConvParams {
+    // He (Kaiming) uniform for layers followed by ReLU: bound = sqrt(6 / fan_in).
+    let fan_in = inp * k * k;
+    let bound = (6.0 / fan_in as f32).sqrt();
+    let w = uniform(rng, out * fan_in, bound);
+    ConvParams {
+        weight: Param::from_tensor(Tensor::from_data(
+            TensorData::new(w, [out, inp, k, k]),
+            device,
+        )),
+        bias: Param::from_tensor(Tensor::zeros([out], device)),
+    }
+}
+
+fn linear_init(
+    rng: &mut ChaCha8Rng,
+    inp: usize,
+    out: usize,
+    he: bool,
+    device: &Device,
+) -> LinearParams {
+    let bound = if he {
+        (6.0 / inp as f32).sqrt()
+    } else {
+        (6.0 / (inp + out) as f32).sqrt()
+    };
+    let w = uniform(rng, inp * out, bound);
+    LinearParams {
+        weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [inp, out]), device)),
+        bias: Param::from_tensor(Tensor::zeros([out], device)),
+    }
+}
+
+fn apply_conv(p: &ConvParams, x: Tensor<4>) -> Tensor<4> {
+    conv2d(
+        x,
+        p.weight.val(),
+        Some(p.bias.val()),
+        ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+    )
+}
+
+fn pool2(x: Tensor<4>) -> Tensor<4> {
+    max_pool2d(x, MaxPoolOptions::new([2, 2]))
+}
+
+impl XCorrNet {
+    /// A freshly initialised network. The same `seed` gives the same weights on every backend
+    /// (they are drawn on the host with ChaCha8).
+    pub fn init(config: &ModelConfig, seed: u64, device: &Device) -> Result<Self, ConfigError> {
+        let s: Shapes = config.shapes()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let k = config.trunk_kernel;
+        let h = config.head_channels;
+        Ok(Self {
+            conv1: conv_init(&mut rng, config.conv1_channels, 3, k, device),
+            conv2: conv_init(
+                &mut rng,
+                config.conv2_channels,
+                config.conv1_channels,
+                k,
+                device,
+            ),
+            head_conv1: conv_init(&mut rng, h, s.xcorr[0], 1, device),
+            head_conv3: conv_init(&mut rng, h, h, 3, device),
+            fc1: linear_init(&mut rng, s.flat, config.fc_hidden, true, device),
+            fc2: linear_init(&mut rng, config.fc_hidden, 2, false, device),
+            geometry: XcorrGeometry {
+                patch: config.patch,
+                band: config.band,
+                eps: config.sigma_eps,
+            },
+        })
+    }
+
+    /// Trunk with every intermediate map: images `[B, 3, 160, 60]`.
+    pub fn trunk_maps(&self, images: Tensor<4>) -> TrunkMaps {
+        let conv1 = relu(apply_conv(&self.conv1, images)); // [B, 20, 156, 56]
+        let pool1 = pool2(conv1.clone()); // [B, 20, 78, 28]
+        let conv2 = relu(apply_conv(&self.conv2, pool1.clone())); // [B, 25, 74, 24]
+        let pool2 = pool2(conv2.clone()); // [B, 25, 37, 12]
+        TrunkMaps {
+            conv1,
+            pool1,
+            conv2,
+            pool2,
+        }
+    }
+
+    /// Trunk features: `[B, 3, 160, 60]` -> `[B, 25, 37, 12]`.
+    pub fn features(&self, images: Tensor<4>) -> Tensor<4> {
+        self.trunk_maps(images).pool2
+    }
+
+    /// The correlation volume (before its ReLU): features `[B, 25, 37, 12]` x2 -> `[B, 1500, 37, 12]`.
+    pub fn correlate(&self, fa: Tensor<4>, fb: Tensor<4>) -> Tensor<4> {
+        xcorr(fa, fb, &self.geometry)
+    }
+
+    /// Head with every intermediate map: correlation `[B, 1500, 37, 12]` (before ReLU).
+    pub fn head_maps(&self, corr: Tensor<4>) -> HeadMaps {
+        let conv1 = relu(apply_conv(&self.head_conv1, relu(corr))); // [B, 25, 37, 12]
+        let conv3 = apply_conv(&self.head_conv3, conv1.clone()); // [B, 25, 35, 10]
+        let pool = pool2(conv3.clone()); // [B, 25, 17, 5]
+        let [b, c, h, w] = pool.dims();
+        let flat = pool.clone().reshape([b, c * h * w]); // [B, 2125]
+        let fc500 = relu(linear(
+            flat,
+            self.fc1.weight.val(),
+            Some(self.fc1.bias.val()),
+        )); // [B, 500]
+        let logits = linear(
+            fc500.clone(),
+            self.fc2.weight.val(),
+            Some(self.fc2.bias.val()),
+        ); // [B, 2]
+        HeadMaps {
+            conv1,
+            conv3,
+            pool,
+            fc500,
+            logits,
+        }
+    }
+
+    /// Logits from a correlation volume: `[B, 1500, 37, 12]` -> `[B, 2]`.
+    pub fn head(&self, corr: Tensor<4>) -> Tensor<2> {
+        self.head_maps(corr).logits
+    }
+
+    /// Logits for image pairs: `[B, 3, 160, 60]` x2 -> `[B, 2]` (index 1 = same person).
+    pub fn forward(&self, a: Tensor<4>, b: Tensor<4>) -> Tensor<2> {
+        let fa = self.features(a);
+        let fb = self.features(b);
+        self.head(self.correlate(fa, fb))
+    }
+
+    /// Logits for pairs of precomputed trunk features: `[B, 25, 37, 12]` x2 -> `[B, 2]`.
+    pub fn forward_features(&self, fa: Tensor<4>, fb: Tensor<4>) -> Tensor<2> {
+        self.head(self.correlate(fa, fb))
+    }
+}
+
+/// Softmax over the two classes: `[B, 2]` logits -> `[B, 2]` = [p(different), p(same)].
+pub fn probabilities(logits: Tensor<2>) -> Tensor<2> {
+    softmax(logits, 1)
+}

@@ -1,0 +1,172 @@
+//! The command line on real files: compare, trace, bad input.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use burn::tensor::Device;
+use common::write_person;
+use reid_explorer::model::{ModelConfig, XCorrNet, save_model};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_reid-explorer"))
+}
+
+fn model_dir(root: &Path) -> std::path::PathBuf {
+    let dir = root.join("model");
+    let cfg = ModelConfig::default();
+    let net = XCorrNet::init(&cfg, 42, &Device::flex()).expect("init");
+    save_model(&dir, &cfg, &net).expect("save");
+    dir
+}
+
+#[test]
+fn compare_prints_json_with_a_probability() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = model_dir(tmp.path());
+    let a = tmp.path().join("a.png");
+    let b = tmp.path().join("b.jpg");
+    write_person(&a, 1, 64, 128);
+    write_person(&b, 2, 50, 150);
+    let out = bin()
+        .args(["compare", "--json", "--backend", "cpu", "--model"])
+        .arg(&model)
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let p = v["p_same"].as_f64().expect("p_same");
+    assert!((0.0..=1.0).contains(&p));
+    assert!(v["backend"].as_str().expect("backend").starts_with("cpu"));
+    assert!(v["millis"].as_f64().expect("millis") > 0.0);
+    assert_eq!(
+        v["model"].as_str().expect("model"),
+        model.display().to_string()
+    );
+
+    // The same pair through the library gives the same number.
+    let cfg = ModelConfig::default();
+    let net = XCorrNet::init(&cfg, 42, &Device::flex()).expect("init");
+    let ia = reid_explorer::data::load_input(&a, &cfg.normalization).expect("a");
+    let ib = reid_explorer::data::load_input(&b, &cfg.normalization).expect("b");
+    let lib =
+        reid_explorer::model::infer::pair_probabilities(&net, &[&ia], &[&ib], &Device::flex())
+            .expect("fwd");
+    assert!((lib[0] as f64 - p).abs() < 1e-6);
+}
+
+#[test]
+fn trace_writes_npy_files_and_an_index() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = model_dir(tmp.path());
+    let a = tmp.path().join("a.png");
+    let b = tmp.path().join("b.png");
+    write_person(&a, 3, 64, 128);
+    write_person(&b, 4, 64, 128);
+    let out_dir = tmp.path().join("trace");
+    let out = bin()
+        .args(["trace", "--backend", "cpu", "--model"])
+        .arg(&model)
+        .arg(&a)
+        .arg(&b)
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("index.json")).expect("index"))
+            .expect("json");
+    let entries = index.as_array().expect("list");
+    assert_eq!(entries.len(), 17);
+    let find = |name: &str, branch: &str| {
+        entries
+            .iter()
+            .find(|e| e["name"] == name && e["branch"] == branch)
+            .unwrap_or_else(|| panic!("{branch}/{name} missing"))
+    };
+    let xc = find("xcorr", "pair");
+    assert_eq!(xc["shape"], serde_json::json!([1500, 37, 12]));
+    let bytes = std::fs::read(out_dir.join(xc["file"].as_str().expect("file"))).expect("npy");
+    let (data, shape) = reid_explorer::npy::decode_f32(&bytes).expect("decode");
+    assert_eq!(shape, vec![1500, 37, 12]);
+    assert!(data.iter().all(|v| v.abs() <= 1.0 + 1e-5));
+    let probs = find("probs", "pair");
+    let (p, _) = reid_explorer::npy::decode_f32(
+        &std::fs::read(out_dir.join(probs["file"].as_str().expect("file"))).expect("npy"),
+    )
+    .expect("decode");
+    assert!((p[0] + p[1] - 1.0).abs() < 1e-5);
+    for branch in ["a", "b"] {
+        for name in ["input", "conv1", "pool1", "conv2", "pool2"] {
+            find(name, branch);
+        }
+    }
+}
+
+#[test]
+fn bad_input_gives_one_clear_line_and_nonzero_exit() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = model_dir(tmp.path());
+    let good = tmp.path().join("good.png");
+    write_person(&good, 5, 64, 128);
+    let text = tmp.path().join("notes.jpg");
+    std::fs::write(&text, "this is not an image").expect("write");
+
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = bin().args(args).output().expect("run");
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        err
+    };
+    let err = run(&[
+        "compare".as_ref(),
+        "--backend".as_ref(),
+        "cpu".as_ref(),
+        "--model".as_ref(),
+        model.as_os_str(),
+        good.as_os_str(),
+        text.as_os_str(),
+    ]);
+    assert!(
+        err.contains("notes.jpg") && err.contains("not a recognised image format"),
+        "{err}"
+    );
+    let missing = tmp.path().join("missing.png");
+    let err = run(&[
+        "compare".as_ref(),
+        "--backend".as_ref(),
+        "cpu".as_ref(),
+        "--model".as_ref(),
+        model.as_os_str(),
+        good.as_os_str(),
+        missing.as_os_str(),
+    ]);
+    assert!(err.contains("missing.png"), "{err}");
+    let no_model = tmp.path().join("no-model");
+    let err = run(&[
+        "compare".as_ref(),
+        "--backend".as_ref(),
+        "cpu".as_ref(),
+        "--model".as_ref(),
+        no_model.as_os_str(),
+        good.as_os_str(),
+        good.as_os_str(),
+    ]);
+    assert!(
+        err.contains("no-model") && err.contains("no model here"),
+        "{err}"
+    );
+}

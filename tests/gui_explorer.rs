@@ -1,0 +1,203 @@
+//! The explorer clicked through with egui_kittest (AccessKit queries, no rendering): a real
+//! `Workers` on the CPU backend, a freshly initialised model saved to a temporary folder, and a
+//! tiny synthetic dataset written by the test.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use burn::tensor::Device;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use reid_explorer::app::{AppOptions, ExplorerApp, Tab};
+use reid_explorer::backend::BackendChoice;
+use reid_explorer::data::synth::{SynthConfig, generate};
+use reid_explorer::model::{ModelConfig, XCorrNet, save_model};
+use reid_explorer::protocol::TrainConfig;
+
+/// How long a test waits for the workers.
+const TIMEOUT: Duration = Duration::from_secs(40);
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    model: PathBuf,
+    dataset: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = dir.path().join("model");
+    let config = ModelConfig::default();
+    let net = XCorrNet::init(&config, 7, &Device::flex()).expect("init");
+    save_model(&model, &config, &net).expect("save model");
+    let dataset = dir.path().join("data");
+    let synth = SynthConfig {
+        identities: 8,
+        seed: 3,
+        cameras: 2,
+        cameras_per_identity: (2, 2),
+        images_per_camera: (2, 2),
+    };
+    generate(&dataset, &synth, &|_, _| {}).expect("synthetic dataset");
+    Fixture { dir, model, dataset }
+}
+
+fn harness(fx: &Fixture, train: Option<TrainConfig>) -> Harness<'static, ExplorerApp> {
+    let options = AppOptions {
+        backend: BackendChoice::Cpu,
+        model_dir: Some(fx.model.clone()),
+        dataset_dir: Some(fx.dataset.clone()),
+        use_storage: false,
+        train,
+    };
+    Harness::builder().with_size([1500.0, 950.0]).build_eframe(move |cc| ExplorerApp::new(cc, options))
+}
+
+/// Step frames until a node whose label contains `text` shows up.
+fn wait_for(h: &mut Harness<'_, ExplorerApp>, text: &str) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if h.query_all_by_label_contains(text).next().is_some() {
+            return;
+        }
+        assert!(start.elapsed() < TIMEOUT, "timed out waiting for {text:?}");
+        std::thread::sleep(Duration::from_millis(15));
+    }
+}
+
+fn click_tab(h: &mut Harness<'_, ExplorerApp>, tab: Tab) {
+    h.get_by_label(&tab.to_string()).click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().tab(), tab);
+}
+
+#[test]
+fn compare_shows_the_probability_of_a_dataset_pair_at_start() {
+    let fx = fixture();
+    let mut h = harness(&fx, None);
+    wait_for(&mut h, "p(same) =");
+    wait_for(&mut h, "verdict:");
+    // Swapping compares again.
+    h.get_by_label_contains("swap").click();
+    wait_for(&mut h, "p(same) =");
+}
+
+#[test]
+fn gallery_ranks_the_dataset_and_evaluates_the_split() {
+    let fx = fixture();
+    let mut h = harness(&fx, None);
+    wait_for(&mut h, "p(same) =");
+    click_tab(&mut h, Tab::Gallery);
+    h.get_by_label("Rank").click();
+    wait_for(&mut h, "rank 1: p(same)");
+    wait_for(&mut h, "ranked in");
+    h.get_by_label("Evaluate split").click();
+    wait_for(&mut h, "mAP");
+    wait_for(&mut h, "rank-1");
+}
+
+#[test]
+fn feature_maps_and_correlation_explain_the_trace() {
+    let fx = fixture();
+    let mut h = harness(&fx, None);
+    wait_for(&mut h, "p(same) =");
+    click_tab(&mut h, Tab::FeatureMaps);
+    wait_for(&mut h, "traced p(same)");
+    for layer in ["conv1 · a", "pool2 · b", "xcorr", "head_conv3", "fc500"] {
+        wait_for(&mut h, layer);
+    }
+    click_tab(&mut h, Tab::Correlation);
+    wait_for(&mut h, "formula ncc =");
+    wait_for(&mut h, "matches the network");
+    wait_for(&mut h, "Depth slices (1500)");
+}
+
+#[test]
+fn training_runs_a_short_job_with_live_steps() {
+    let fx = fixture();
+    let out = fx.dir.path().join("trained");
+    let config = TrainConfig {
+        dataset: fx.dataset.clone(),
+        out: out.clone(),
+        epochs: 1,
+        batch_size: 8,
+        max_steps: Some(2),
+        validate_every: 1,
+        checkpoint_every: 1,
+        validation_fraction: 0.34,
+        ..TrainConfig::default()
+    };
+    let mut h = harness(&fx, Some(config));
+    click_tab(&mut h, Tab::Training);
+    h.get_by_label_contains("Start training").click();
+    wait_for(&mut h, "Training: finished");
+    wait_for(&mut h, "step 2 of");
+    // The trained model loads into the other views.
+    h.get_by_label_contains("Use this model").click();
+    wait_for(&mut h, "model loaded");
+    assert!(out.join("config.json").exists());
+}
+
+#[test]
+fn a_bad_image_file_shows_a_readable_error() {
+    let fx = fixture();
+    let bad = fx.dir.path().join("bad.png");
+    std::fs::write(&bad, b"this is not an image").expect("write");
+    let mut h = harness(&fx, None);
+    wait_for(&mut h, "p(same) =");
+    let good = first_image(&fx.dataset);
+    h.state_mut().set_pair(bad, good);
+    wait_for(&mut h, "not a recognised image format");
+}
+
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl eframe::egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn dropped_files_fill_the_slots_and_shortcuts_switch_tabs() {
+    let fx = fixture();
+    let mut h = harness(&fx, None);
+    wait_for(&mut h, "p(same) =");
+    let files: Vec<PathBuf> = images(&fx.dataset).into_iter().rev().take(2).collect();
+    for f in &files {
+        h.input_mut().dropped_files.push(std::sync::Arc::new(Dropped(f.clone())));
+    }
+    h.step();
+    let name = files[0].file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    wait_for(&mut h, &name);
+    wait_for(&mut h, "p(same) =");
+    h.key_press_modifiers(eframe::egui::Modifiers::COMMAND, eframe::egui::Key::Num5);
+    h.step();
+    h.step();
+    assert_eq!(h.state().tab(), Tab::Training);
+    h.key_press_modifiers(eframe::egui::Modifiers::COMMAND, eframe::egui::Key::Num2);
+    h.step();
+    h.step();
+    assert_eq!(h.state().tab(), Tab::Gallery);
+}
+
+fn images(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for split in ["query", "bounding_box_test", "bounding_box_train"] {
+        if let Ok(rd) = std::fs::read_dir(root.join(split)) {
+            let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            v.sort();
+            out.extend(v);
+        }
+    }
+    out
+}
+
+fn first_image(root: &Path) -> PathBuf {
+    images(root).into_iter().next().expect("an image")
+}
