@@ -1,4 +1,5 @@
 //! CMC / mAP against hand-computed expectations, both protocols, plus properties.
+#![allow(clippy::unwrap_used)] // tests may unwrap
 
 use proptest::prelude::*;
 use reid_explorer::eval::{EvalError, Labels, Metrics, Protocol, evaluate};

@@ -79,7 +79,7 @@ fn compare_shows_the_probability_of_a_dataset_pair_at_start() {
     wait_for(&mut h, "p(same) =");
     wait_for(&mut h, "verdict:");
     // Swapping compares again.
-    h.get_by_label_contains("swap").click();
+    h.get_by_label_contains("Swap A").click();
     wait_for(&mut h, "p(same) =");
 }
 

@@ -139,3 +139,95 @@ fn output_scans_as_market_with_the_planned_counts() {
             .all(|p| labels[p.a].1 != labels[p.b].1)
     );
 }
+
+/// `assets/sample` is what its README's command produces, byte for byte.
+#[test]
+fn embedded_sample_matches_its_documented_command() {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sample");
+    if !sample.join("bounding_box_train").is_dir() {
+        eprintln!("skipping: {} is absent", sample.display());
+        return;
+    }
+    let readme = std::fs::read_to_string(sample.join("README.md")).unwrap();
+    assert!(
+        readme.contains("synth --out assets/sample --identities 36 --seed 2016 --max-images 2")
+    );
+    let cfg = SynthConfig {
+        identities: 36,
+        seed: 2016,
+        images_per_camera: (2, 2),
+        ..SynthConfig::default()
+    };
+    let fresh = tempfile::tempdir().unwrap();
+    generate(fresh.path(), &cfg, &|_, _| {}).unwrap();
+    let (want, got) = (files(fresh.path()), files(&sample));
+    assert_eq!(
+        want.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>()
+    );
+    assert!(
+        want == got,
+        "assets/sample differs from a fresh run: regenerate it"
+    );
+}
+
+/// The two commands end to end: `synth` writes, `dataset --json` reads it back.
+#[test]
+fn synth_and_dataset_commands() {
+    let exe = env!("CARGO_BIN_EXE_reid-explorer");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    let run = |args: &[&str]| std::process::Command::new(exe).args(args).output().unwrap();
+    let o = out.to_str().unwrap();
+    let synth = run(&[
+        "synth",
+        "--out",
+        o,
+        "--identities",
+        "4",
+        "--seed",
+        "9",
+        "--max-images",
+        "2",
+    ]);
+    assert!(
+        synth.status.success(),
+        "{}",
+        String::from_utf8_lossy(&synth.stderr)
+    );
+    assert!(String::from_utf8_lossy(&synth.stdout).contains("crops/min"));
+    std::fs::write(out.join("query/zz_bad.jpg"), b"oops").unwrap();
+
+    let ds = run(&["dataset", o, "--json"]);
+    assert!(
+        ds.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ds.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&ds.stdout).unwrap();
+    assert_eq!(json["layout"], "market");
+    assert_eq!(json["identities"], 4);
+    let plan = SynthConfig {
+        identities: 4,
+        seed: 9,
+        images_per_camera: (2, 2),
+        ..SynthConfig::default()
+    }
+    .plan()
+    .unwrap();
+    assert_eq!(json["images"], plan.len());
+    let cams: BTreeSet<u32> = plan.iter().map(|p| p.camera).collect();
+    assert_eq!(json["cameras"], cams.len());
+    assert_eq!(json["skipped"][0]["path"], format!("{o}/query/zz_bad.jpg"));
+    assert_eq!(
+        json["skipped"][0]["reason"],
+        "name does not match the Market pattern PPPP_cC..."
+    );
+
+    let text = run(&["dataset", o, "--layout", "plain"]);
+    assert!(!text.status.success());
+    assert!(String::from_utf8_lossy(&text.stderr).contains(o));
+    let missing = run(&["dataset", &format!("{o}/nope")]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("folder does not exist"));
+}

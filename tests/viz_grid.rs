@@ -1,4 +1,5 @@
 //! Channel-grid layout and rendering properties, and map colours at known points.
+#![allow(clippy::unwrap_used)] // tests may unwrap
 
 use proptest::prelude::*;
 use reid_explorer::viz::{

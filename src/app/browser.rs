@@ -43,11 +43,6 @@ impl DatasetBrowser {
         }
     }
 
-    /// Whether the window is showing.
-    pub fn is_open(&self) -> bool {
-        self.target.is_some()
-    }
-
     /// Draw the window; returns the picked sample.
     #[must_use]
     pub fn show(&mut self, ctx: &egui::Context, dataset: Option<&Dataset>, thumbs: &mut ThumbCache) -> Option<(BrowseTarget, Sample)> {
@@ -55,7 +50,7 @@ impl DatasetBrowser {
         let mut open = true;
         let mut picked = None;
         egui::Window::new(target.title())
-            .id(egui::Id::new("dataset-browser"))
+            .id(egui::Id::unique("dataset-browser"))
             .open(&mut open)
             .default_size([520.0, 560.0])
             .resizable(true)

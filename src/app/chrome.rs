@@ -149,8 +149,8 @@ impl Chrome {
                         self.help_open = !self.help_open;
                     }
                     let theme_label = match persisted.theme {
-                        ThemeChoice::Dark => "☀ light",
-                        ThemeChoice::Light => "🌙 dark",
+                        ThemeChoice::Dark => "Light theme",
+                        ThemeChoice::Light => "Dark theme",
                     };
                     if ui.button(theme_label).on_hover_text("toggle the theme (Ctrl+T)").clicked() {
                         out.push(TopAction::Theme);
@@ -193,8 +193,8 @@ impl Chrome {
                     ui.separator();
                 }
                 if let Some(err) = self.error.clone() {
-                    ui.label(RichText::new(format!("⚠ {err}")).color(ui.visuals().error_fg_color));
-                    if ui.small_button("✖").on_hover_text("dismiss").clicked() {
+                    ui.label(RichText::new(format!("Error: {err}")).color(ui.visuals().error_fg_color));
+                    if ui.small_button("x").on_hover_text("dismiss").clicked() {
                         self.error = None;
                     }
                     if ui.small_button("log").clicked() {

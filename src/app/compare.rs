@@ -65,7 +65,7 @@ impl CompareView {
             self.slot(ui, cx, Slot::A, &mut out);
             ui.vertical(|ui| {
                 ui.add_space(CROP_SIZE.y * SLOT_SCALE / 2.0);
-                if ui.button("⇄ swap").on_hover_text("swap A and B (Ctrl+S)").clicked() {
+                if ui.button("Swap A <-> B").on_hover_text("swap A and B (Ctrl+S)").clicked() {
                     out.push(Action::SwapPair);
                 }
             });

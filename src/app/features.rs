@@ -227,7 +227,7 @@ impl FeaturesView {
         let mut open = true;
         let l = g.layout;
         egui::Window::new(format!("{} · {} · channel {channel}", map.name, map.branch.as_str()))
-            .id(egui::Id::new("enlarged-channel"))
+            .id(egui::Id::unique("enlarged-channel"))
             .open(&mut open)
             .show(ctx, |ui| {
                 let Some((ox, oy)) = l.cell_origin(channel) else {

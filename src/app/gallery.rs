@@ -253,7 +253,7 @@ impl GalleryView {
     }
 
     fn evaluation_panel(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>, out: &mut Vec<Action>) {
-        ui.label(RichText::new("Evaluate split").strong());
+        ui.label(RichText::new("Evaluation").strong());
         ui.label(RichText::new("every query against the gallery split (Market protocol)").weak().small());
         let running = cx.jobs.is_running(JobKind::Evaluate);
         ui.horizontal(|ui| {

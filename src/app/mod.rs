@@ -122,10 +122,6 @@ pub(crate) enum Action {
     ExportPng(egui::Rect),
     /// Cancel the running jobs.
     Cancel,
-    /// Show an error in the status bar.
-    Error(String),
-    /// Show a note in the status bar.
-    Note(String),
 }
 
 /// What views may read (and the few persisted settings they may change) while drawing.
@@ -136,7 +132,6 @@ pub(crate) struct ViewCtx<'a> {
     pub model: &'a ModelState,
     pub pair: &'a Pair,
     pub jobs: &'a Jobs,
-    pub bg: &'a Background,
 }
 
 /// The application: persisted settings, the worker handles and the five views.
@@ -443,8 +438,6 @@ impl ExplorerApp {
                 self.bg.pick(Pick::ExportPng);
             }
             Action::Cancel => self.jobs.cancel_all(),
-            Action::Error(e) => self.chrome.error(e),
-            Action::Note(n) => self.chrome.note(n),
         }
     }
 
@@ -574,7 +567,6 @@ impl eframe::App for ExplorerApp {
                 model: &self.model,
                 pair: &self.pair,
                 jobs: &self.jobs,
-                bg: &self.bg,
             };
             let view_actions = match cx.persisted.tab {
                 Tab::Compare => self.compare.ui(ui, &mut cx),

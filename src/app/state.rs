@@ -109,8 +109,10 @@ pub struct Persisted {
 
 impl Default for Persisted {
     fn default() -> Self {
-        let mut train = TrainConfig::default();
-        train.dataset = resolve(SAMPLE_DATASET);
+        let train = TrainConfig {
+            dataset: resolve(SAMPLE_DATASET),
+            ..TrainConfig::default()
+        };
         Self {
             tab: Tab::default(),
             theme: ThemeChoice::default(),
@@ -232,7 +234,7 @@ mod tests {
         push_recent(&mut list, Path::new("/x/10"));
         assert_eq!(list.len(), RECENT);
         assert_eq!(list[0], PathBuf::from("/x/10"));
-        assert_eq!(list.iter().filter(|p| **p == PathBuf::from("/x/10")).count(), 1);
+        assert_eq!(list.iter().filter(|p| p.as_path() == Path::new("/x/10")).count(), 1);
     }
 
     #[test]

@@ -241,12 +241,12 @@ impl TrainingView {
     fn buttons(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>, active: bool, resumable: bool, out: &mut Vec<Action>) {
         ui.horizontal_wrapped(|ui| {
             let config = cx.persisted.train.clone();
-            if ui.add_enabled(!active, egui::Button::new("▶ Start training")).clicked() {
+            if ui.add_enabled(!active, egui::Button::new("Start training")).clicked() {
                 self.run = Some(Run::new(config.out.clone()));
                 out.push(Action::Train(TrainCommand::Start { config: config.clone(), resume: false }));
             }
             if ui
-                .add_enabled(!active && resumable, egui::Button::new("⟲ Resume from checkpoint"))
+                .add_enabled(!active && resumable, egui::Button::new("Resume from checkpoint"))
                 .on_hover_text("continue the run saved in the output folder")
                 .on_disabled_hover_text("no checkpoint in the output folder")
                 .clicked()
@@ -257,13 +257,13 @@ impl TrainingView {
         });
         ui.horizontal_wrapped(|ui| {
             let status = self.run.as_ref().map(|r| r.status.clone());
-            if ui.add_enabled(status == Some(Status::Running), egui::Button::new("⏸ Pause")).on_hover_text("Space").clicked() {
+            if ui.add_enabled(status == Some(Status::Running), egui::Button::new("Pause")).on_hover_text("Space").clicked() {
                 out.push(Action::Train(TrainCommand::Pause));
             }
-            if ui.add_enabled(status == Some(Status::Paused), egui::Button::new("▶ Resume")).on_hover_text("Space").clicked() {
+            if ui.add_enabled(status == Some(Status::Paused), egui::Button::new("Resume")).on_hover_text("Space").clicked() {
                 out.push(Action::Train(TrainCommand::Resume));
             }
-            if ui.add_enabled(active, egui::Button::new("⏹ Stop")).on_hover_text("stop after this step; a checkpoint is written").clicked() {
+            if ui.add_enabled(active, egui::Button::new("Stop")).on_hover_text("stop after this step; a checkpoint is written").clicked() {
                 out.push(Action::Train(TrainCommand::Stop));
             }
         });
@@ -286,6 +286,7 @@ impl TrainingView {
         ui.horizontal(|ui| {
             ui.label(RichText::new(format!("Training: {status}")).strong());
             ui.label(format!("step {} of {} · epoch {}", r.step, r.total_steps, r.epoch + 1));
+            ui.label(RichText::new(format!("-> {}", r.model_dir.display())).weak());
         });
         let frac = if r.total_steps > 0 { r.step as f32 / r.total_steps as f32 } else { 0.0 };
         let eta = r.eta().map_or(String::new(), |d| format!(" · ETA {}", format_duration(d)));
@@ -313,7 +314,7 @@ impl TrainingView {
         ui.separator();
         let h = ((ui.available_height() - 40.0) / 2.0).max(120.0);
         let w = ((ui.available_width() - 16.0) / 2.0).max(160.0);
-        let link = egui::Id::new("train-plots");
+        let link = egui::Id::unique("train-plots");
         let smoothed = ema(&r.loss, f64::from(*alpha));
         let plot = |id: &str, y: &str| Plot::new(id.to_string()).height(h).width(w).legend(Legend::default()).link_axis(link, [true, false]).x_axis_label("step").y_axis_label(y.to_string()).allow_scroll(false);
         ui.horizontal(|ui| {

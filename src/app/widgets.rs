@@ -188,7 +188,7 @@ pub fn paint_thumbnail(ui: &egui::Ui, thumbs: &mut ThumbCache, path: &Path, rect
         }
         ThumbState::Failed(_) => {
             painter.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
-            painter.text(rect.center(), egui::Align2::CENTER_CENTER, "✖", egui::FontId::proportional(16.0), ui.visuals().error_fg_color);
+            painter.text(rect.center(), egui::Align2::CENTER_CENTER, "x", egui::FontId::proportional(16.0), ui.visuals().error_fg_color);
         }
     }
 }

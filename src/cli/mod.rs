@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::backend::BackendChoice;
 
+pub mod bench;
 pub mod common;
 pub mod compare;
 pub mod dataset;
@@ -51,6 +52,8 @@ pub enum Command {
     Eval(eval::Args),
     /// Rank a gallery folder against one query image.
     Rank(rank::Args),
+    /// Time the correlation layer, the network, a training step and ranking.
+    Bench(bench::Args),
 }
 
 /// Options shared by every command that runs the network.
@@ -71,5 +74,6 @@ pub fn run(command: Command, backend: BackendChoice) -> anyhow::Result<()> {
         Command::Train(args) => train::run(args, backend),
         Command::Eval(args) => eval::run(args, backend),
         Command::Rank(args) => rank::run(args, backend),
+        Command::Bench(args) => bench::run(args, backend),
     }
 }

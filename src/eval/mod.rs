@@ -79,7 +79,8 @@ impl Labels {
     /// Whether gallery image `g` takes part in this query's ranking: not junk, and not the
     /// query's identity seen by the query's own camera.
     pub fn keeps(&self, g: &Labels) -> bool {
-        !g.is_junk() && !(g.identity == self.identity && self.same_camera(g))
+        let same_person_same_camera = g.identity == self.identity && self.same_camera(g);
+        !g.is_junk() && !same_person_same_camera
     }
 
     /// Whether gallery image `g` is a correct match for this query (identity equality; a junk

@@ -142,6 +142,7 @@ pub(super) fn evaluate_standard(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

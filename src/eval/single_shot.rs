@@ -174,6 +174,7 @@ pub(super) fn evaluate_single_shot(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

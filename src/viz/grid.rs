@@ -188,6 +188,7 @@ pub fn render_grid(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

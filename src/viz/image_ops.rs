@@ -177,6 +177,7 @@ pub fn save_png(path: &Path, rgba: &[u8], w: usize, h: usize) -> Result<(), VizE
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

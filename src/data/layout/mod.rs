@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-mod names;
-mod probe;
+pub mod names;
+pub mod probe;
 mod readers;
 
 pub use names::{camera_token, first_number, parse_market};
