@@ -114,11 +114,9 @@ mod tests {
         assert_eq!(back, data);
         // One-dimensional shapes need the trailing comma of a Python tuple.
         let one = encode_f32(&[1.0, 2.0], &[2]).expect("encode");
-        assert!(
-            std::str::from_utf8(&one[10..])
-                .expect("utf8")
-                .contains("'shape': (2,)")
-        );
+        let len = u16::from_le_bytes([one[8], one[9]]) as usize;
+        let header = std::str::from_utf8(&one[10..10 + len]).expect("utf8");
+        assert!(header.contains("'shape': (2,)"), "{header}");
         assert!(encode_f32(&[1.0], &[2]).is_err());
     }
 }
