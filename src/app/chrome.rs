@@ -227,8 +227,7 @@ impl Chrome {
                 }
             });
             ui.separator();
-            let (mean, max) = frames.summary();
-            ui.label(format!("frame time: {mean:.1} ms mean, {max:.1} ms max (last {} frames)", frames.len()));
+            ui.label(frames.summary());
         });
         egui::Window::new("Errors").open(&mut self.log_open).show(ctx, |ui| {
             egui::ScrollArea::vertical().max_height(300.0).show(ui, |ui| {
@@ -240,10 +239,13 @@ impl Chrome {
     }
 }
 
-/// Recent frame times (egui's `unstable_dt`), for the help window and the optional log
-/// (`REID_EXPLORER_FRAME_LOG=1` prints a summary to stderr every few seconds).
+/// Recent frame costs: the time spent building each frame in `App::ui` (CPU, excluding
+/// painting), and egui's `unstable_dt` (time between frames, idle waits included). Shown in the
+/// help window; `REID_EXPLORER_FRAME_LOG=1` prints a summary to stderr every few seconds.
 pub struct FrameStats {
+    cpu: VecDeque<f32>,
     dts: VecDeque<f32>,
+    started: Option<Instant>,
     log: bool,
     last_log: Instant,
 }
@@ -251,41 +253,58 @@ pub struct FrameStats {
 impl Default for FrameStats {
     fn default() -> Self {
         Self {
+            cpu: VecDeque::new(),
             dts: VecDeque::new(),
+            started: None,
             log: std::env::var_os("REID_EXPLORER_FRAME_LOG").is_some(),
             last_log: Instant::now(),
         }
     }
 }
 
+/// Frames kept for the statistics.
+const FRAMES: usize = 240;
+
+fn push(q: &mut VecDeque<f32>, v: f32) {
+    if q.len() == FRAMES {
+        q.pop_front();
+    }
+    q.push_back(v);
+}
+
+fn mean_max(q: &VecDeque<f32>) -> (f32, f32) {
+    if q.is_empty() {
+        return (0.0, 0.0);
+    }
+    (q.iter().sum::<f32>() / q.len() as f32, q.iter().copied().fold(0.0, f32::max))
+}
+
 impl FrameStats {
-    /// Record this frame's time.
-    pub fn record(&mut self, ctx: &egui::Context) {
-        let dt = ctx.input(|i| i.unstable_dt);
-        if self.dts.len() == 240 {
-            self.dts.pop_front();
+    /// A frame starts.
+    pub fn begin(&mut self) {
+        self.started = Some(Instant::now());
+    }
+
+    /// The frame is built.
+    pub fn end(&mut self, ctx: &egui::Context) {
+        if let Some(t) = self.started.take() {
+            push(&mut self.cpu, t.elapsed().as_secs_f32() * 1000.0);
         }
-        self.dts.push_back(dt * 1000.0);
+        push(&mut self.dts, ctx.input(|i| i.unstable_dt) * 1000.0);
         if self.log && self.last_log.elapsed() > Duration::from_secs(3) {
-            let (mean, max) = self.summary();
-            eprintln!("frame time: {mean:.1} ms mean, {max:.1} ms max over {} frames", self.dts.len());
+            eprintln!("{}", self.summary());
             self.last_log = Instant::now();
         }
     }
 
-    /// Mean and maximum in milliseconds.
-    pub fn summary(&self) -> (f32, f32) {
-        if self.dts.is_empty() {
-            return (0.0, 0.0);
-        }
-        let mean = self.dts.iter().sum::<f32>() / self.dts.len() as f32;
-        let max = self.dts.iter().copied().fold(0.0, f32::max);
-        (mean, max)
-    }
-
-    /// Frames recorded.
-    pub fn len(&self) -> usize {
-        self.dts.len()
+    /// One line: build time mean / max, and frame interval mean / max, in milliseconds.
+    pub fn summary(&self) -> String {
+        let (cm, cx) = mean_max(&self.cpu);
+        let (dm, dx) = mean_max(&self.dts);
+        format!(
+            "frame build {cm:.1} ms mean, {cx:.1} ms max; interval (unstable_dt) {dm:.1} ms mean, {dx:.1} ms max; last {} frames",
+            self.cpu.len()
+        )
     }
 }
 

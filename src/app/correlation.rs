@@ -98,6 +98,15 @@ impl<'a> Volume<'a> {
         }
     }
 
+    /// The channel whose patch of A at `pos` varies most (a dead ReLU channel explains
+    /// nothing, so the view starts on a lively one).
+    fn liveliest_channel(&self, (y, x): (usize, usize)) -> usize {
+        (0..self.c)
+            .map(|c| (c, Self::plane(self.a, c, self.h, self.w).patch(y as isize, x as isize, &self.geo).std))
+            .fold((0, f64::MIN), |best, (c, s)| if s > best.1 { (c, s) } else { best })
+            .0
+    }
+
     fn plane<'p>(map: &'p TracedMap, c: usize, h: usize, w: usize) -> Plane<'p> {
         Plane { data: map.data.get(c * h * w..(c + 1) * h * w).unwrap_or(&[]), h, w }
     }
@@ -108,6 +117,15 @@ impl<'a> Volume<'a> {
         let pb = Self::plane(self.b, c, self.h, self.w);
         (pa.patch(y as isize, x as isize, &self.geo), band_patch(&pb, y, dy, xp, &self.geo))
     }
+}
+
+/// The correlation geometry of a model configuration (the authors' when unknown).
+pub fn geometry(config: Option<&crate::model::ModelConfig>) -> XcorrGeometry {
+    config.map_or_else(XcorrGeometry::default, |c| XcorrGeometry {
+        patch: c.patch,
+        band: c.band,
+        eps: c.sigma_eps,
+    })
 }
 
 fn branch_name(b: Branch) -> &'static str {
@@ -133,7 +151,11 @@ fn cell_at(rect: Rect, h: usize, w: usize, p: Pos2) -> Option<(usize, usize)> {
 
 impl CorrelationView {
     /// A new trace arrived.
-    pub fn set_trace(&mut self, trace: Arc<Trace>) {
+    pub fn set_trace(&mut self, trace: Arc<Trace>, geo: XcorrGeometry) {
+        if let Ok(v) = Volume::new(&trace, geo) {
+            self.clamp(&v);
+            self.depth.0 = v.liveliest_channel(self.pos);
+        }
         self.trace = Some(trace);
     }
 
@@ -144,11 +166,7 @@ impl CorrelationView {
             ui.label(if cx.pair.both().is_some() { "tracing the pair…" } else { "Choose two images in Compare to explore their correlation." });
             return Vec::new();
         };
-        let geo = cx.model.config.as_ref().map_or_else(XcorrGeometry::default, |c| XcorrGeometry {
-            patch: c.patch,
-            band: c.band,
-            eps: c.sigma_eps,
-        });
+        let geo = geometry(cx.model.config.as_ref());
         let vol = match Volume::new(&trace, geo) {
             Ok(v) => v,
             Err(e) => {
@@ -168,11 +186,11 @@ impl CorrelationView {
             ui.horizontal_top(|ui| {
                 self.image_a(ui, cx, &vol);
                 self.image_b(ui, cx, &vol, cmap);
-                self.channel_maps(ui, &vol, cmap);
-            });
-            ui.separator();
-            ui.horizontal_top(|ui| {
-                self.slice_browser(ui, &vol, cmap);
+                ui.vertical(|ui| {
+                    self.channel_maps(ui, &vol, cmap);
+                    ui.separator();
+                    self.slice_browser(ui, &vol, cmap);
+                });
                 ui.separator();
                 self.formula(ui, &vol);
             });
@@ -336,7 +354,7 @@ impl CorrelationView {
                 (c, dy, xp) = (c2, dy2, xp2);
             }
             self.depth = (c, dy, xp);
-            let cell = 8.0;
+            let cell = 7.0;
             let (rect, response) = ui.allocate_exact_size(vec2(v.w as f32 * cell, v.h as f32 * cell), Sense::click());
             let painter = ui.painter_at(rect);
             for y in 0..v.h {

@@ -195,7 +195,9 @@ impl FeaturesView {
             return;
         };
         let l = g.layout;
-        let scale = ((width / l.width.max(1) as f32).min(4.0) * self.zoom).max(0.1);
+        // Fit the width, keep a layer to about 360 points high (zoom changes both), at most 4x.
+        let fit = (width / l.width.max(1) as f32).min(360.0 / l.height.max(1) as f32).min(4.0);
+        let scale = (fit * self.zoom).max(0.1);
         let mut size = vec2(l.width as f32 * scale, l.height as f32 * scale);
         if size.y < 16.0 {
             size.y = 16.0;

@@ -300,7 +300,7 @@ impl ExplorerApp {
             Event::Traced { a, b, trace } => {
                 if self.pair.a.as_ref() == Some(&a) && self.pair.b.as_ref() == Some(&b) {
                     self.features.set_trace(trace.clone(), self.persisted.colormap, &self.bg);
-                    self.correlation.set_trace(trace);
+                    self.correlation.set_trace(trace, correlation::geometry(self.model.config.as_ref()));
                 }
             }
             Event::Progress { .. } => {}
@@ -536,7 +536,7 @@ impl ExplorerApp {
 impl eframe::App for ExplorerApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
-        self.frames.record(&ctx);
+        self.frames.begin();
         for event in self.jobs.poll() {
             self.handle_event(event);
         }
@@ -599,6 +599,7 @@ impl eframe::App for ExplorerApp {
             // Progress bars animate; events also wake the frame loop.
             ctx.request_repaint_after(std::time::Duration::from_millis(250));
         }
+        self.frames.end(&ctx);
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

@@ -202,8 +202,11 @@ pub fn color_of(cmap: Colormap, range: ValueRange, v: f32, alpha: u8) -> Color32
 /// A horizontal colour bar for `cmap` over `range` with tick values, `width` points wide.
 pub fn legend(ui: &mut egui::Ui, cmap: Colormap, range: ValueRange, width: f32) {
     let height = 12.0;
+    let pad = 16.0;
     let (rect, _) = ui.allocate_exact_size(vec2(width, height + 14.0), Sense::hover());
-    let bar = Rect::from_min_size(rect.min, vec2(width, height));
+    // Room at both ends for the first and last tick labels.
+    let width = (width - 2.0 * pad).max(8.0);
+    let bar = Rect::from_min_size(rect.min + vec2(pad, 0.0), vec2(width, height));
     let painter = ui.painter_at(rect);
     let steps = 64;
     for i in 0..steps {

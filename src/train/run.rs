@@ -45,7 +45,7 @@ pub enum TrainError {
     Checkpoint(#[from] super::checkpoint::CheckpointError),
     #[error("{0}")]
     Config(String),
-    #[error("loss became {value} at step {step}: training stopped; the last checkpoint is kept")]
+    #[error("training diverged at step {step} (a loss or weight became {value}): training stopped; the last checkpoint is kept")]
     NonFinite { step: u64, value: f32 },
     #[error("reading from the device failed: {0}")]
     Device(String),
@@ -216,6 +216,10 @@ fn run_loop(
                 session_start: &mut Instant,
                 emit: &mut dyn FnMut(TrainEvent)|
      -> Result<(), TrainError> {
+        // Never let a checkpoint replace the last good one with broken weights.
+        if let Some(bad) = non_finite_parameter(net) {
+            return Err(TrainError::NonFinite { step: state.step, value: bad });
+        }
         state.history.seconds += session_start.elapsed().as_secs_f64();
         *session_start = Instant::now();
         let path = write_checkpoint(&out, state, &net.valid(), optim)?;
@@ -303,6 +307,29 @@ fn run_loop(
         }
     }
     Ok(Outcome::Finished { step: state.step })
+}
+
+/// The first non-finite parameter value of `net`, if any.
+fn non_finite_parameter(net: &XCorrNet) -> Option<f32> {
+    let v = net.valid();
+    let params: [Tensor<1>; 12] = [
+        v.conv1.weight.val().flatten(0, 3),
+        v.conv1.bias.val(),
+        v.conv2.weight.val().flatten(0, 3),
+        v.conv2.bias.val(),
+        v.head_conv1.weight.val().flatten(0, 3),
+        v.head_conv1.bias.val(),
+        v.head_conv3.weight.val().flatten(0, 3),
+        v.head_conv3.bias.val(),
+        v.fc1.weight.val().flatten(0, 1),
+        v.fc1.bias.val(),
+        v.fc2.weight.val().flatten(0, 1),
+        v.fc2.bias.val(),
+    ];
+    params.into_iter().find_map(|p| {
+        let s = p.sum().try_into_vec_as::<f32>().ok()?.first().copied()?;
+        (!s.is_finite()).then_some(s)
+    })
 }
 
 fn validate(

@@ -16,13 +16,14 @@ use rayon::prelude::*;
 
 use super::direct::XcorrGeometry;
 
-/// Normalised patches of one `[H, W]` plane: `[H*W, N]`, each row `(p - mean) / sigma * scale`.
+/// Normalised patches of one `[H, W]` plane: `[H*W, N]`, each row `(p - mean) / sigma * scale`
+/// with `sigma = sqrt(var + var_floor) + eps`.
 fn normalized_patches(
     plane: &[f32],
     h: usize,
     w: usize,
     geo: &XcorrGeometry,
-    scale: f32,
+    (scale, var_floor): (f32, f32),
     out: &mut [f32],
 ) {
     let p = geo.patch;
@@ -47,7 +48,7 @@ fn normalized_patches(
             }
             let mean = sum / n as f32;
             let var = vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / (n - 1) as f32;
-            let inv = scale / (var.sqrt() + geo.eps);
+            let inv = scale / ((var + var_floor).sqrt() + geo.eps);
             let row = &mut out[(y * w + x) * n..(y * w + x + 1) * n];
             for (o, v) in row.iter_mut().zip(&vals) {
                 *o = (v - mean) * inv;
@@ -89,15 +90,22 @@ fn row_product_best(a: &[f32], bt: &[f32], w: usize, n: usize, cols: usize, acc:
 }
 
 /// One (b, c) plane: x, y `[H, W]`; out `[D*W, H, W]`.
-fn plane(x: &[f32], y: &[f32], h: usize, w: usize, geo: &XcorrGeometry, out: &mut [f32]) {
+fn plane(
+    x: &[f32],
+    y: &[f32],
+    (h, w): (usize, usize),
+    geo: &XcorrGeometry,
+    var_floor: f32,
+    out: &mut [f32],
+) {
     let n = geo.patch * geo.patch;
     let d = geo.band;
     let half = d / 2;
     let cols = d * w;
     let mut xn = vec![0.0f32; h * w * n];
     let mut yn = vec![0.0f32; h * w * n];
-    normalized_patches(x, h, w, geo, 1.0 / (n - 1) as f32, &mut xn);
-    normalized_patches(y, h, w, geo, 1.0, &mut yn);
+    normalized_patches(x, h, w, geo, (1.0 / (n - 1) as f32, var_floor), &mut xn);
+    normalized_patches(y, h, w, geo, (1.0, var_floor), &mut yn);
     let mut bt = vec![0.0f32; n * cols];
     let mut acc = vec![0.0f32; w * cols];
     let hw = h * w;
@@ -134,6 +142,19 @@ fn plane(x: &[f32], y: &[f32], h: usize, w: usize, geo: &XcorrGeometry, out: &mu
 
 /// The layer on host data: x, y `[B, C, H, W]` flattened -> `[B, C*D*W, H, W]` flattened.
 pub fn xcorr_cpu(x: &[f32], y: &[f32], dims: [usize; 4], geo: &XcorrGeometry) -> Vec<f32> {
+    xcorr_host_forward(x, y, dims, geo, 0.0)
+}
+
+/// [`xcorr_cpu`] with `var_floor` added under the square root of each patch variance (the
+/// custom op uses [`super::reference::VAR_FLOOR`], like the tensor-op reference, so that its
+/// forward is exactly the function its backward differentiates).
+pub(crate) fn xcorr_host_forward(
+    x: &[f32],
+    y: &[f32],
+    dims: [usize; 4],
+    geo: &XcorrGeometry,
+    var_floor: f32,
+) -> Vec<f32> {
     let [b, c, h, w] = dims;
     let hw = h * w;
     let per_plane = geo.band * w * hw;
@@ -147,9 +168,9 @@ pub fn xcorr_cpu(x: &[f32], y: &[f32], dims: [usize; 4], geo: &XcorrGeometry) ->
             plane(
                 &x[i * hw..(i + 1) * hw],
                 &y[i * hw..(i + 1) * hw],
-                h,
-                w,
+                (h, w),
                 geo,
+                var_floor,
                 chunk,
             );
         });

@@ -1,0 +1,249 @@
+//! The backward pass of the correlation layer on host slices (the flex implementation of
+//! [`super::op::XcorrOps::xcorr_backward`]), parallel over (image, channel) planes.
+//!
+//! With `Xn = (p - mean p) / sigma_p` the normalised patch of X at a position (likewise `Yn`)
+//! and `out = Xn . Yn / (N-1)`, for every (b, c) plane it:
+//! 1. normalises every patch of X and Y once, keeping `sigma = sqrt(var + VAR_FLOOR) + eps`
+//!    and `s = sqrt(var + VAR_FLOOR)` per position (patch rows padded from N to a multiple of
+//!    8 values so the inner loops are whole SIMD vectors);
+//! 2. accumulates the patch gradients
+//!    `dXn[y,x,k] = sum_{dy,x'} G[dy*W+x', y, x] Yn[y+dy-2, x', k] / (N-1)` and
+//!    `dYn[r,x',k] = sum_{(y,x,dy): y+dy-2=r} G[dy*W+x', y, x] Xn[y, x, k] / (N-1)`;
+//! 3. takes each patch gradient `g` through the normalisation,
+//!    `dp_i = (g_i - mean g) / sigma - (g . Xn) Xn_i / ((N-1) s)` (the same as
+//!    `(g_i - mean g)/sigma - (sum_j g_j c_j)/sigma^2 * c_i/((N-1) s)` with `c = p - mean`), and
+//!    scatter-adds it onto the map positions the patch covers (zero padding drops the rest).
+//!
+//! Every inner loop runs over the contiguous padded patch axis; on x86-64 CPUs with AVX2 and
+//! FMA a copy of the kernel compiled for them is chosen at run time.
+
+use rayon::prelude::*;
+
+use super::direct::XcorrGeometry;
+
+/// Patch rows are padded to a multiple of this many values (one AVX register of f32).
+const LANES: usize = 8;
+
+/// Per-plane scratch buffers, reused across the planes one rayon worker handles.
+#[derive(Default)]
+struct Scratch {
+    /// Normalised patches of X, `[H*W, NP]` (zero beyond N).
+    xn: Vec<f32>,
+    /// Normalised patches of Y, `[H*W, NP]`.
+    yn: Vec<f32>,
+    /// Per position of X: `(sigma, s)`, `[H*W]`.
+    xs: Vec<(f32, f32)>,
+    /// Per position of Y: `(sigma, s)`, `[H*W]`.
+    ys: Vec<(f32, f32)>,
+    /// Gradient w.r.t. the normalised patches of X, `[H*W, NP]`.
+    dxn: Vec<f32>,
+    /// Gradient w.r.t. the normalised patches of Y, `[H*W, NP]`.
+    dyn_: Vec<f32>,
+}
+
+impl Scratch {
+    fn reset(&mut self, hw: usize, np: usize) {
+        for v in [
+            &mut self.xn,
+            &mut self.yn,
+            &mut self.dxn,
+            &mut self.dyn_,
+        ] {
+            v.clear();
+            v.resize(hw * np, 0.0);
+        }
+        self.xs.clear();
+        self.xs.resize(hw, (0.0, 0.0));
+        self.ys.clear();
+        self.ys.resize(hw, (0.0, 0.0));
+    }
+}
+
+/// Normalised patches of one `[H, W]` plane into `out` (`[H*W, NP]`, padding left at zero)
+/// and `(sigma, s)` per position into `stats` (`[H*W]`).
+fn normalize_plane(
+    plane: &[f32],
+    (h, w, np): (usize, usize, usize),
+    geo: &XcorrGeometry,
+    var_floor: f32,
+    out: &mut [f32],
+    stats: &mut [(f32, f32)],
+) {
+    let p = geo.patch;
+    let n = p * p;
+    let r = (p / 2) as isize;
+    for y in 0..h {
+        for x in 0..w {
+            let pos = y * w + x;
+            let row = &mut out[pos * np..pos * np + n];
+            let mut k = 0;
+            let mut sum = 0.0f32;
+            for py in y as isize - r..=y as isize + r {
+                for px in x as isize - r..=x as isize + r {
+                    let v = if py >= 0 && px >= 0 && (py as usize) < h && (px as usize) < w {
+                        plane[py as usize * w + px as usize]
+                    } else {
+                        0.0
+                    };
+                    row[k] = v;
+                    sum += v;
+                    k += 1;
+                }
+            }
+            let mean = sum / n as f32;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / (n - 1) as f32;
+            let s = (var + var_floor).sqrt();
+            let sigma = s + geo.eps;
+            let inv = 1.0 / sigma;
+            for v in row.iter_mut() {
+                *v = (*v - mean) * inv;
+            }
+            stats[pos] = (sigma, s);
+        }
+    }
+}
+
+/// `acc += a * v` over one padded patch row.
+#[inline(always)]
+fn axpy(acc: &mut [f32], a: f32, v: &[f32]) {
+    for (o, x) in acc.iter_mut().zip(v) {
+        *o += a * x;
+    }
+}
+
+/// Step 2: the gradients of the normalised patches of one plane. `g` is the plane's
+/// `[D*W, H, W]` slice of the output gradient.
+#[inline(always)]
+fn patch_gradients(
+    g: &[f32],
+    (h, w, np): (usize, usize, usize),
+    geo: &XcorrGeometry,
+    s: &mut Scratch,
+) {
+    let n = geo.patch * geo.patch;
+    let half = geo.band / 2;
+    let hw = h * w;
+    let scale = 1.0 / (n - 1) as f32;
+    for row in 0..h {
+        for dy in 0..geo.band {
+            let r = row as isize + dy as isize - half as isize;
+            if r < 0 || r as usize >= h {
+                continue;
+            }
+            let r = r as usize;
+            // dXn[row, x, :] += G[dy*W + x', row, x] * Yn[r, x', :]
+            for x in 0..w {
+                let acc = &mut s.dxn[(row * w + x) * np..(row * w + x + 1) * np];
+                for xp in 0..w {
+                    let gv = g[(dy * w + xp) * hw + row * w + x] * scale;
+                    axpy(acc, gv, &s.yn[(r * w + xp) * np..(r * w + xp + 1) * np]);
+                }
+            }
+            // dYn[r, x', :] += G[dy*W + x', row, x] * Xn[row, x, :]
+            for xp in 0..w {
+                let gcol = &g[(dy * w + xp) * hw + row * w..(dy * w + xp) * hw + (row + 1) * w];
+                let acc = &mut s.dyn_[(r * w + xp) * np..(r * w + xp + 1) * np];
+                for (x, gv) in gcol.iter().enumerate() {
+                    axpy(acc, gv * scale, &s.xn[(row * w + x) * np..(row * w + x + 1) * np]);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn patch_gradients_avx2(g: &[f32], dims: (usize, usize, usize), geo: &XcorrGeometry, s: &mut Scratch) {
+    patch_gradients(g, dims, geo, s)
+}
+
+fn patch_gradients_best(g: &[f32], dims: (usize, usize, usize), geo: &XcorrGeometry, s: &mut Scratch) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+        unsafe { patch_gradients_avx2(g, dims, geo, s) };
+        return;
+    }
+    patch_gradients(g, dims, geo, s)
+}
+
+/// Step 3: patch gradients `dn` (`[H*W, NP]`) of normalised patches `xn` with statistics
+/// `stats` through the normalisation, scatter-added onto the map gradient `out` (`[H, W]`).
+fn scatter_plane(
+    dn: &[f32],
+    xn: &[f32],
+    stats: &[(f32, f32)],
+    (h, w, np): (usize, usize, usize),
+    geo: &XcorrGeometry,
+    out: &mut [f32],
+) {
+    let p = geo.patch;
+    let n = p * p;
+    let r = (p / 2) as isize;
+    out.fill(0.0);
+    for y in 0..h {
+        for x in 0..w {
+            let pos = y * w + x;
+            let g = &dn[pos * np..pos * np + n];
+            let v = &xn[pos * np..pos * np + n];
+            let (sigma, sd) = stats[pos];
+            let gbar = g.iter().sum::<f32>() / n as f32;
+            let gv: f32 = g.iter().zip(v).map(|(a, b)| a * b).sum();
+            let inv = 1.0 / sigma;
+            // s >= sqrt(VAR_FLOOR) > 0 for the op; a flat patch has v = 0 and so gv = 0.
+            let coef = if sd > 0.0 {
+                gv / ((n - 1) as f32 * sd)
+            } else {
+                0.0
+            };
+            let mut k = 0;
+            for py in y as isize - r..=y as isize + r {
+                for px in x as isize - r..=x as isize + r {
+                    if py >= 0 && px >= 0 && (py as usize) < h && (px as usize) < w {
+                        out[py as usize * w + px as usize] += (g[k] - gbar) * inv - coef * v[k];
+                    }
+                    k += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Gradients of the layer on host data: x, y `[B, C, H, W]` flattened, `grad` the gradient of
+/// the output `[B, C*D*W, H, W]` flattened -> `(dL/dx, dL/dy)`, each `[B, C, H, W]` flattened.
+///
+/// `var_floor` is added under the square root of each patch variance, as in the forward pass
+/// being differentiated ([`super::reference::VAR_FLOOR`] for the op).
+pub fn xcorr_cpu_backward(
+    x: &[f32],
+    y: &[f32],
+    grad: &[f32],
+    dims: [usize; 4],
+    geo: &XcorrGeometry,
+    var_floor: f32,
+) -> (Vec<f32>, Vec<f32>) {
+    let [b, c, h, w] = dims;
+    let hw = h * w;
+    let per_plane = geo.band * w * hw;
+    let n = geo.patch * geo.patch;
+    let np = n.next_multiple_of(LANES);
+    let mut dx = vec![0.0f32; b * c * hw];
+    let mut dy = vec![0.0f32; b * c * hw];
+    if dx.is_empty() || n < 2 {
+        return (dx, dy);
+    }
+    let sizes = (h, w, np);
+    dx.par_chunks_mut(hw)
+        .zip(dy.par_chunks_mut(hw))
+        .enumerate()
+        .for_each_init(Scratch::default, |s, (i, (dx_plane, dy_plane))| {
+            s.reset(hw, np);
+            let (xp, yp) = (&x[i * hw..(i + 1) * hw], &y[i * hw..(i + 1) * hw]);
+            normalize_plane(xp, sizes, geo, var_floor, &mut s.xn, &mut s.xs);
+            normalize_plane(yp, sizes, geo, var_floor, &mut s.yn, &mut s.ys);
+            patch_gradients_best(&grad[i * per_plane..(i + 1) * per_plane], sizes, geo, s);
+            scatter_plane(&s.dxn, &s.xn, &s.xs, sizes, geo, dx_plane);
+            scatter_plane(&s.dyn_, &s.yn, &s.ys, sizes, geo, dy_plane);
+        });
+    (dx, dy)
+}

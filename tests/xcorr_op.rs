@@ -1,0 +1,224 @@
+//! The correlation layer as a custom op (forward and backward) against the tensor-op reference
+//! through autodiff, on flex always and on wgpu when an adapter exists; the golden vectors
+//! through the op; the dispatcher; a whole training step with the op and with the reference.
+
+mod common;
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use common::*;
+use reid_explorer::model::xcorr::{
+    XcorrGeometry, XcorrPath, op_supported, path_for, with_reference_path, xcorr, xcorr_op,
+    xcorr_op_backward, xcorr_reference,
+};
+use reid_explorer::model::{ModelConfig, XCorrNet};
+
+/// Shapes with edges: tiny maps, batch 1 and 3, the network's real feature maps.
+const SHAPES: [[usize; 4]; 6] = [
+    [1, 1, 2, 3],
+    [2, 3, 9, 6],
+    [1, 2, 5, 5],
+    [3, 4, 7, 8],
+    [1, 1, 12, 3],
+    [2, 25, 37, 12],
+];
+
+/// Output and both input gradients of `loss = sum(out * wt)`.
+struct Run {
+    out: Vec<f32>,
+    gx: Vec<f32>,
+    gy: Vec<f32>,
+}
+
+/// Forward and backward through `f` on the autodiff twin of `device`.
+fn run(
+    device: &Device,
+    dims: [usize; 4],
+    (x, y, wt): (&[f32], &[f32], &[f32]),
+    f: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>,
+) -> Run {
+    let ad = device.clone().autodiff();
+    let [b, c, h, w] = dims;
+    let xt = tensor4(x.to_vec(), dims, &ad).require_grad();
+    let yt = tensor4(y.to_vec(), dims, &ad).require_grad();
+    let out = f(xt.clone(), yt.clone()); // [B, C*5*W, H, W]
+    assert_eq!(out.dims(), [b, c * 5 * w, h, w]);
+    let wt = tensor4(wt.to_vec(), [b, c * 5 * w, h, w], &ad);
+    let grads = (out.clone() * wt).sum().backward();
+    Run {
+        out: to_vec(out),
+        gx: to_vec(xt.grad(&grads).expect("gradient of x")),
+        gy: to_vec(yt.grad(&grads).expect("gradient of y")),
+    }
+}
+
+fn op(x: Tensor<4>, y: Tensor<4>) -> Tensor<4> {
+    xcorr_op(x, y, &XcorrGeometry::default()).expect("op covers this device")
+}
+
+fn reference(x: Tensor<4>, y: Tensor<4>) -> Tensor<4> {
+    xcorr_reference(x, y, &XcorrGeometry::default())
+}
+
+/// Op against reference on `device` for every shape: outputs < 1e-5, gradients < 1e-4.
+fn op_matches_reference_on(device: &Device, label: &str) {
+    for (i, dims) in SHAPES.into_iter().enumerate() {
+        let seed = 100 + 10 * i as u64;
+        let [b, c, h, w] = dims;
+        let x = edgy_input(dims, seed);
+        let y = edgy_input(dims, seed + 1);
+        let wt = random_values(b * c * 5 * w * h * w, seed + 2);
+        let inputs = (x.as_slice(), y.as_slice(), wt.as_slice());
+        let want = run(&Device::flex(), dims, inputs, reference);
+        let got = run(device, dims, inputs, op);
+        let e_out = rel_l2(&got.out, &want.out);
+        let e_gx = rel_l2(&got.gx, &want.gx);
+        let e_gy = rel_l2(&got.gy, &want.gy);
+        eprintln!("{label} {dims:?}: out {e_out:.2e}, dx {e_gx:.2e}, dy {e_gy:.2e}");
+        assert!(e_out < 1e-5, "{label} {dims:?}: output relative L2 error {e_out}");
+        assert!(e_gx < 1e-4, "{label} {dims:?}: dL/dx relative L2 error {e_gx}");
+        assert!(e_gy < 1e-4, "{label} {dims:?}: dL/dy relative L2 error {e_gy}");
+        assert!(
+            got.gx.iter().chain(&got.gy).all(|g| g.is_finite()),
+            "{label} {dims:?}: no NaN from flat or all-zero patches"
+        );
+    }
+}
+
+#[test]
+fn flex_op_matches_reference_outputs_and_gradients() {
+    op_matches_reference_on(&Device::flex(), "flex");
+}
+
+#[test]
+fn wgpu_op_matches_reference_outputs_and_gradients() {
+    let Some(gpu) = gpu_device() else { return };
+    op_matches_reference_on(&gpu, "wgpu");
+}
+
+/// The op's backward called on its own (no autodiff) gives the autodiff gradients.
+fn standalone_backward_on(device: &Device) {
+    let dims = [2, 3, 9, 6];
+    let [b, c, h, w] = dims;
+    let x = edgy_input(dims, 51);
+    let y = edgy_input(dims, 52);
+    let wt = random_values(b * c * 5 * w * h * w, 53);
+    let want = run(&Device::flex(), dims, (&x, &y, &wt), reference);
+    let (gx, gy) = xcorr_op_backward(
+        tensor4(x, dims, device),
+        tensor4(y, dims, device),
+        tensor4(wt, [b, c * 5 * w, h, w], device),
+        &XcorrGeometry::default(),
+    )
+    .expect("op covers this device");
+    assert!(rel_l2(&to_vec(gx), &want.gx) < 1e-4);
+    assert!(rel_l2(&to_vec(gy), &want.gy) < 1e-4);
+}
+
+#[test]
+fn standalone_backward_matches_autodiff() {
+    standalone_backward_on(&Device::flex());
+    if let Some(gpu) = gpu_device() {
+        standalone_backward_on(&gpu);
+    }
+}
+
+fn golden_through_op_on(device: &Device, label: &str) {
+    for case in ["small_2x3x9x6", "full_1x25x37x12", "batch_4x25x37x12"] {
+        let Some(g) = golden(case) else { return };
+        let out = op(tensor4(g.x, g.dims, device), tensor4(g.y, g.dims, device));
+        assert_eq!(out.dims().to_vec(), g.out_dims.to_vec());
+        let err = rel_l2(&to_vec(out), &g.out);
+        assert!(err < 1e-5, "{label} {case}: relative L2 error {err}");
+    }
+}
+
+#[test]
+fn op_matches_golden_vectors() {
+    golden_through_op_on(&Device::flex(), "flex");
+    if let Some(gpu) = gpu_device() {
+        golden_through_op_on(&gpu, "wgpu");
+    }
+}
+
+#[test]
+fn dispatcher_routes_flex_and_autodiff_through_the_op() {
+    let flex = Device::flex();
+    assert!(op_supported(&flex) && op_supported(&flex.clone().autodiff()));
+    assert_eq!(path_for(&flex), XcorrPath::Cpu);
+    assert_eq!(path_for(&flex.clone().autodiff()), XcorrPath::Cpu);
+    with_reference_path(|| assert_eq!(path_for(&flex), XcorrPath::Reference));
+    assert_eq!(path_for(&flex), XcorrPath::Cpu, "the switch is scoped");
+    if let Some(gpu) = gpu_device() {
+        assert_eq!(path_for(&gpu), XcorrPath::Gpu);
+        assert_eq!(path_for(&gpu.autodiff()), XcorrPath::Gpu);
+    }
+    // The dispatched layer on an autodiff device is differentiable, and a mismatched pair of
+    // inputs is declined by the op (None) instead of reaching a kernel.
+    let dims = [1, 2, 6, 5];
+    let ad = flex.autodiff();
+    let xt = tensor4(edgy_input(dims, 61), dims, &ad).require_grad();
+    let out = xcorr(xt.clone(), tensor4(edgy_input(dims, 62), dims, &ad), &XcorrGeometry::default());
+    assert!(xt.grad(&out.sum().backward()).is_some());
+    let other = tensor4(edgy_input([1, 2, 6, 4], 63), [1, 2, 6, 4], &Device::flex());
+    let x = tensor4(edgy_input(dims, 61), dims, &Device::flex());
+    assert!(xcorr_op(x, other, &XcorrGeometry::default()).is_none());
+}
+
+/// Every parameter's gradient after one forward + backward of the whole network.
+fn network_gradients(net: &XCorrNet, device: &Device) -> Vec<(&'static str, Vec<f32>)> {
+    let dims = [2, 3, 160, 60];
+    let n: usize = dims.iter().product();
+    let a = tensor4(random_values(n, 71), dims, device);
+    let b = tensor4(random_values(n, 72), dims, device);
+    let logits = net.forward(a, b); // [2, 2]
+    let wt: Tensor<2> = Tensor::from_data(TensorData::new(vec![0.7, -1.3, 0.4, 2.0], [2, 2]), device);
+    let grads = (logits * wt).sum().backward();
+    let g4 = |t: Tensor<4>| to_vec(t.grad(&grads).expect("parameter gradient"));
+    let g2 = |t: Tensor<2>| to_vec(t.grad(&grads).expect("parameter gradient"));
+    let g1 = |t: Tensor<1>| to_vec(t.grad(&grads).expect("parameter gradient"));
+    vec![
+        ("conv1.weight", g4(net.conv1.weight.val())),
+        ("conv1.bias", g1(net.conv1.bias.val())),
+        ("conv2.weight", g4(net.conv2.weight.val())),
+        ("conv2.bias", g1(net.conv2.bias.val())),
+        ("head_conv1.weight", g4(net.head_conv1.weight.val())),
+        ("head_conv1.bias", g1(net.head_conv1.bias.val())),
+        ("head_conv3.weight", g4(net.head_conv3.weight.val())),
+        ("head_conv3.bias", g1(net.head_conv3.bias.val())),
+        ("fc1.weight", g2(net.fc1.weight.val())),
+        ("fc1.bias", g1(net.fc1.bias.val())),
+        ("fc2.weight", g2(net.fc2.weight.val())),
+        ("fc2.bias", g1(net.fc2.bias.val())),
+    ]
+}
+
+#[test]
+fn training_step_gradients_match_with_op_and_reference() {
+    let ad = Device::flex().autodiff();
+    let net = XCorrNet::init(&ModelConfig::default(), 5, &Device::flex())
+        .expect("default config")
+        .fork(&ad)
+        .train();
+    let with_op = network_gradients(&net, &ad);
+    let with_reference = with_reference_path(|| network_gradients(&net, &ad));
+    for ((name, got), (_, want)) in with_op.iter().zip(&with_reference) {
+        let err = rel_l2(got, want);
+        eprintln!("{name}: relative L2 error {err:.2e}");
+        assert!(err < 1e-4, "{name}: op vs reference relative L2 error {err}");
+    }
+}
+
+#[test]
+fn zz_debug() {
+    let Some(gpu) = gpu_device() else { return };
+    let dims = [1, 1, 2, 3];
+    let x = random_values(6, 1);
+    let y = random_values(6, 2);
+    let wt = random_values(1 * 15 * 6, 3);
+    let want = run(&Device::flex(), dims, (&x, &y, &wt), reference);
+    let got = run(&gpu, dims, (&x, &y, &wt), op);
+    let flex = run(&Device::flex(), dims, (&x, &y, &wt), op);
+    eprintln!("ref {:?}\ngpu {:?}\nflex {:?}", want.gy, got.gy, flex.gy);
+    eprintln!("ref {:?}\ngpu {:?}\nflex {:?}", want.gx, got.gx, flex.gx);
+}
