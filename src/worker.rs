@@ -13,7 +13,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_cha
 use std::time::{Duration, Instant};
 
 use crate::backend::{BackendChoice, ComputeDevice, select};
-use crate::engine::{evaluate_dataset, gallery_files, rank_gallery};
+use crate::engine::{CacheSpec, evaluate_dataset, gallery_files, model_fingerprint, rank_gallery};
 use crate::model::infer::{images_tensor, pair_probabilities};
 use crate::model::{ModelConfig, XCorrNet, load_model, trace};
 use crate::protocol::{Command, Event, GallerySource, TrainCommand, TrainEvent};
@@ -219,11 +219,26 @@ fn training_thread(
 struct Loaded {
     config: ModelConfig,
     net: XCorrNet,
+    /// For the gallery feature cache (None if the files could not be read again).
+    fingerprint: Option<u64>,
+}
+
+impl Loaded {
+    fn cache(&self, folder: &Path) -> Option<CacheSpec> {
+        self.fingerprint.map(|model| CacheSpec {
+            folder: folder.to_path_buf(),
+            model,
+        })
+    }
 }
 
 fn load(dir: &Path, device: &ComputeDevice) -> Result<Loaded, String> {
     load_model(dir, &device.device)
-        .map(|(config, net)| Loaded { config, net })
+        .map(|(config, net)| Loaded {
+            config,
+            net,
+            fingerprint: model_fingerprint(dir).ok(),
+        })
         .map_err(|e| e.to_string())
 }
 
@@ -341,16 +356,26 @@ fn handle(cmd: Command, device: &ComputeDevice, current: &mut Option<Loaded>, ou
             gallery,
             cancel,
         } => (|| {
-            let files = match gallery {
-                GallerySource::Folder(dir) => gallery_files(&dir).map_err(|e| e.to_string())?.0,
-                GallerySource::Files(f) => f,
+            let (files, folder) = match gallery {
+                GallerySource::Folder(dir) => {
+                    (gallery_files(&dir).map_err(|e| e.to_string())?.0, Some(dir))
+                }
+                GallerySource::Files(f) => {
+                    let parent = f
+                        .first()
+                        .and_then(|(p, _)| p.parent())
+                        .map(Path::to_path_buf);
+                    (f, parent)
+                }
             };
+            let cache = folder.and_then(|d| m.cache(&d));
             let r = rank_gallery(
                 &m.net,
                 &m.config,
                 &query,
                 query_labels,
                 &files,
+                cache.as_ref(),
                 dev,
                 &progress,
                 &cancel,
@@ -363,7 +388,14 @@ fn handle(cmd: Command, device: &ComputeDevice, current: &mut Option<Loaded>, ou
             protocol,
             cancel,
         } => evaluate_dataset(
-            &m.net, &m.config, &dataset, &protocol, dev, &progress, &cancel,
+            &m.net,
+            &m.config,
+            &dataset,
+            &protocol,
+            m.cache(&dataset).as_ref(),
+            dev,
+            &progress,
+            &cancel,
         )
         .map(|e| Event::Evaluated(Arc::new(e)))
         .map_err(|e| e.to_string()),

@@ -170,3 +170,96 @@ fn bad_input_gives_one_clear_line_and_nonzero_exit() {
         "{err}"
     );
 }
+
+#[test]
+fn eval_and_rank_on_a_generated_dataset() {
+    use reid_explorer::data::synth::{SynthConfig, generate};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = model_dir(tmp.path());
+    let data = tmp.path().join("people");
+    let cfg = SynthConfig {
+        identities: 8,
+        seed: 5,
+        cameras: 3,
+        cameras_per_identity: (2, 2),
+        images_per_camera: (2, 2),
+    };
+    generate(&data, &cfg, &|_, _| {}).expect("synth");
+    for protocol in ["standard", "single-shot"] {
+        let out = bin()
+            .args([
+                "eval",
+                "--json",
+                "--backend",
+                "cpu",
+                "--protocol",
+                protocol,
+                "--model",
+            ])
+            .arg(&model)
+            .arg("--dataset")
+            .arg(&data)
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        for key in ["rank1", "rank5", "rank10", "rank20", "mAP"] {
+            let x = v[key].as_f64().unwrap_or(-1.0);
+            assert!((0.0..=1.0).contains(&x), "{key} = {x}");
+        }
+        assert!(v["rank1"].as_f64() <= v["rank5"].as_f64());
+        assert_eq!(v["protocol"], protocol);
+        assert!(v["queries"].as_u64().expect("queries") > 0);
+        assert!(v["gallery"].as_u64().expect("gallery") > 0);
+        assert_eq!(
+            v["model"].as_str().expect("model"),
+            model.display().to_string()
+        );
+    }
+    let query = std::fs::read_dir(data.join("query"))
+        .expect("query")
+        .next()
+        .expect("one")
+        .expect("entry")
+        .path();
+    let csv = tmp.path().join("ranking.csv");
+    let out = bin()
+        .args(["rank", "--backend", "cpu", "--top", "3", "--model"])
+        .arg(&model)
+        .arg("--query")
+        .arg(&query)
+        .arg("--gallery")
+        .arg(&data)
+        .arg("--csv")
+        .arg(&csv)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&csv).expect("csv");
+    let gallery = std::fs::read_dir(data.join("bounding_box_test"))
+        .expect("gallery")
+        .count();
+    assert_eq!(
+        text.lines().count(),
+        gallery + 1,
+        "header + one line per gallery image"
+    );
+    let scores: Vec<f64> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).expect("score").parse().expect("number"))
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "ranked best first");
+    assert!(
+        text.lines().skip(1).any(|l| l.ends_with(",true")),
+        "the query's identity is in the gallery"
+    );
+}

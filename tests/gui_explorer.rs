@@ -38,7 +38,11 @@ fn fixture() -> Fixture {
         images_per_camera: (2, 2),
     };
     generate(&dataset, &synth, &|_, _| {}).expect("synthetic dataset");
-    Fixture { dir, model, dataset }
+    Fixture {
+        dir,
+        model,
+        dataset,
+    }
 }
 
 fn harness(fx: &Fixture, train: Option<TrainConfig>) -> Harness<'static, ExplorerApp> {
@@ -49,7 +53,9 @@ fn harness(fx: &Fixture, train: Option<TrainConfig>) -> Harness<'static, Explore
         use_storage: false,
         train,
     };
-    Harness::builder().with_size([1500.0, 950.0]).build_eframe(move |cc| ExplorerApp::new(cc, options))
+    Harness::builder()
+        .with_size([1500.0, 950.0])
+        .build_eframe(move |cc| ExplorerApp::new(cc, options))
 }
 
 /// Step frames until a node whose label contains `text` shows up.
@@ -170,10 +176,15 @@ fn dropped_files_fill_the_slots_and_shortcuts_switch_tabs() {
     wait_for(&mut h, "p(same) =");
     let files: Vec<PathBuf> = images(&fx.dataset).into_iter().rev().take(2).collect();
     for f in &files {
-        h.input_mut().dropped_files.push(std::sync::Arc::new(Dropped(f.clone())));
+        h.input_mut()
+            .dropped_files
+            .push(std::sync::Arc::new(Dropped(f.clone())));
     }
     h.step();
-    let name = files[0].file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = files[0]
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     wait_for(&mut h, &name);
     wait_for(&mut h, "p(same) =");
     h.key_press_modifiers(eframe::egui::Modifiers::COMMAND, eframe::egui::Key::Num5);

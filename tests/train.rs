@@ -9,7 +9,9 @@ use reid_explorer::data::synth::{SynthConfig, generate};
 use reid_explorer::model::infer::pair_probabilities;
 use reid_explorer::model::io::load_model;
 use reid_explorer::protocol::TrainEvent;
-use reid_explorer::train::checkpoint::{CHECKPOINT_DIR, HISTORY_FILE, has_checkpoint, read_checkpoint};
+use reid_explorer::train::checkpoint::{
+    CHECKPOINT_DIR, HISTORY_FILE, has_checkpoint, read_checkpoint,
+};
 use reid_explorer::train::{Outcome, TrainConfig, TrainControl, TrainError, train};
 
 fn dataset(root: &Path, identities: usize, seed: u64) -> PathBuf {
@@ -41,7 +43,13 @@ fn small_config(data: &Path, out: &Path) -> TrainConfig {
 
 fn run(cfg: &TrainConfig, resume: bool) -> (Result<Outcome, TrainError>, Vec<TrainEvent>) {
     let mut events = Vec::new();
-    let r = train(cfg, resume, &Device::flex(), &TrainControl::default(), &mut |e| events.push(e));
+    let r = train(
+        cfg,
+        resume,
+        &Device::flex(),
+        &TrainControl::default(),
+        &mut |e| events.push(e),
+    );
     (r, events)
 }
 
@@ -61,24 +69,44 @@ fn resume_continues_exactly_where_it_stopped() {
     let data = dataset(tmp.path(), 8, 1);
     // One run of 4 steps...
     let straight = small_config(&data, &tmp.path().join("straight"));
-    let straight = TrainConfig { max_steps: Some(4), ..straight };
+    let straight = TrainConfig {
+        max_steps: Some(4),
+        ..straight
+    };
     let (r, ev_straight) = run(&straight, false);
     assert_eq!(r.expect("train"), Outcome::Finished { step: 4 });
     // ... against 2 steps, stop, resume to 4.
-    let split = TrainConfig { max_steps: Some(2), ..small_config(&data, &tmp.path().join("split")) };
+    let split = TrainConfig {
+        max_steps: Some(2),
+        ..small_config(&data, &tmp.path().join("split"))
+    };
     let (r, ev_first) = run(&split, false);
     assert_eq!(r.expect("train"), Outcome::Finished { step: 2 });
-    let resumed = TrainConfig { max_steps: Some(4), ..split.clone() };
+    let resumed = TrainConfig {
+        max_steps: Some(4),
+        ..split.clone()
+    };
     let (r, ev_second) = run(&resumed, true);
     assert_eq!(r.expect("resume"), Outcome::Finished { step: 4 });
-    assert!(matches!(ev_second.iter().find(|e| matches!(e, TrainEvent::Started { .. })), Some(TrainEvent::Started { start_step: 2, .. })));
+    assert!(matches!(
+        ev_second
+            .iter()
+            .find(|e| matches!(e, TrainEvent::Started { .. })),
+        Some(TrainEvent::Started { start_step: 2, .. })
+    ));
     let mut joined = losses(&ev_first);
     joined.extend(losses(&ev_second));
-    assert_eq!(joined, losses(&ev_straight), "the resumed run must repeat the straight run's losses");
+    assert_eq!(
+        joined,
+        losses(&ev_straight),
+        "the resumed run must repeat the straight run's losses"
+    );
     // Same weights at the end: both models give bit-identical outputs.
     let (_, a) = load_model(&straight.out, &Device::flex()).expect("model");
     let (_, b) = load_model(&resumed.out, &Device::flex()).expect("model");
-    let crops: Vec<Vec<f32>> = (0..4).map(|i| vec![0.1 * i as f32 - 0.2; reid_explorer::data::preprocess::CROP_LEN]).collect();
+    let crops: Vec<Vec<f32>> = (0..4)
+        .map(|i| vec![0.1 * i as f32 - 0.2; reid_explorer::data::preprocess::CROP_LEN])
+        .collect();
     let refs: Vec<&[f32]> = crops.iter().map(Vec::as_slice).collect();
     let pa = pair_probabilities(&a, &refs[..2], &refs[2..], &Device::flex()).expect("fwd");
     let pb = pair_probabilities(&b, &refs[..2], &refs[2..], &Device::flex()).expect("fwd");
@@ -94,16 +122,26 @@ fn resume_continues_exactly_where_it_stopped() {
 fn an_interrupted_checkpoint_write_leaves_the_previous_one_loadable() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = dataset(tmp.path(), 6, 2);
-    let cfg = TrainConfig { max_steps: Some(1), ..small_config(&data, &tmp.path().join("run")) };
+    let cfg = TrainConfig {
+        max_steps: Some(1),
+        ..small_config(&data, &tmp.path().join("run"))
+    };
     run(&cfg, false).0.expect("train");
-    let good = read_checkpoint(&cfg.out, &Device::flex()).expect("checkpoint").state;
+    let good = read_checkpoint(&cfg.out, &Device::flex())
+        .expect("checkpoint")
+        .state;
     let current = cfg.out.join(CHECKPOINT_DIR);
 
     // Killed while writing the new checkpoint: a half-written temporary folder beside the good one.
     let tmp_dir = cfg.out.join(".checkpoint.tmp-99999");
     std::fs::create_dir_all(&tmp_dir).expect("mkdir");
     std::fs::write(tmp_dir.join("weights.bpk"), b"half a file").expect("write");
-    assert_eq!(read_checkpoint(&cfg.out, &Device::flex()).expect("still loadable").state, good);
+    assert_eq!(
+        read_checkpoint(&cfg.out, &Device::flex())
+            .expect("still loadable")
+            .state,
+        good
+    );
 
     // Killed between the two renames of the swap: only checkpoint.old is complete.
     std::fs::rename(&current, cfg.out.join("checkpoint.old")).expect("rename");
@@ -114,13 +152,27 @@ fn an_interrupted_checkpoint_write_leaves_the_previous_one_loadable() {
     // Killed after the new one was renamed in, with a corrupt new one: the old one is used.
     std::fs::create_dir_all(&current).expect("mkdir");
     std::fs::write(current.join("state.json"), b"{ truncated").expect("write");
-    assert_eq!(read_checkpoint(&cfg.out, &Device::flex()).expect("old").state, good);
+    assert_eq!(
+        read_checkpoint(&cfg.out, &Device::flex())
+            .expect("old")
+            .state,
+        good
+    );
 
     // And a resume from that state continues (and cleans up).
-    let more = TrainConfig { max_steps: Some(2), ..cfg.clone() };
+    let more = TrainConfig {
+        max_steps: Some(2),
+        ..cfg.clone()
+    };
     let (r, _) = run(&more, true);
     assert_eq!(r.expect("resume"), Outcome::Finished { step: 2 });
-    assert_eq!(read_checkpoint(&cfg.out, &Device::flex()).expect("new").state.step, 2);
+    assert_eq!(
+        read_checkpoint(&cfg.out, &Device::flex())
+            .expect("new")
+            .state
+            .step,
+        2
+    );
     assert!(!cfg.out.join("checkpoint.old").exists());
     // The model beside the checkpoint loads as a plain model folder.
     load_model(&cfg.out, &Device::flex()).expect("model folder");
@@ -130,22 +182,33 @@ fn an_interrupted_checkpoint_write_leaves_the_previous_one_loadable() {
 fn a_diverging_run_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = dataset(tmp.path(), 6, 3);
-    let cfg = TrainConfig { max_steps: Some(1), ..small_config(&data, &tmp.path().join("run")) };
+    let cfg = TrainConfig {
+        max_steps: Some(1),
+        ..small_config(&data, &tmp.path().join("run"))
+    };
     run(&cfg, false).0.expect("train");
     let before = std::fs::read(cfg.out.join(CHECKPOINT_DIR).join("weights.bpk")).expect("weights");
     // The run goes on with an absurd learning rate (edited into the checkpoint's configuration):
     // the first update overflows the weights to infinity.
     let state_path = cfg.out.join(CHECKPOINT_DIR).join("state.json");
-    let mut state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_path).expect("state")).expect("json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_path).expect("state")).expect("json");
     state["config"]["learning_rate"] = serde_json::json!(1e38);
     std::fs::write(&state_path, serde_json::to_vec(&state).expect("json")).expect("write");
-    let wild = TrainConfig { max_steps: Some(30), checkpoint_every: 1, ..cfg.clone() };
+    let wild = TrainConfig {
+        max_steps: Some(30),
+        checkpoint_every: 1,
+        ..cfg.clone()
+    };
     let (r, _) = run(&wild, true);
     let err = r.expect_err("must diverge");
     assert!(matches!(err, TrainError::NonFinite { .. }), "{err}");
     assert!(err.to_string().contains("last checkpoint is kept"), "{err}");
     let after = std::fs::read(cfg.out.join(CHECKPOINT_DIR).join("weights.bpk")).expect("weights");
-    assert!(before == after, "the last good checkpoint must be untouched");
+    assert!(
+        before == after,
+        "the last good checkpoint must be untouched"
+    );
 }
 
 #[test]
@@ -156,7 +219,9 @@ fn missing_or_unlabelled_datasets_are_clear_errors() {
     assert!(err.contains("nowhere"), "{err}");
     let plain = tmp.path().join("plain");
     std::fs::create_dir_all(&plain).expect("mkdir");
-    image::RgbImage::from_pixel(30, 60, image::Rgb([9, 9, 9])).save(plain.join("a.png")).expect("png");
+    image::RgbImage::from_pixel(30, 60, image::Rgb([9, 9, 9]))
+        .save(plain.join("a.png"))
+        .expect("png");
     let cfg = small_config(&plain, &tmp.path().join("out"));
     let err = run(&cfg, false).0.expect_err("unlabelled").to_string();
     assert!(err.contains("plain") && err.contains("label"), "{err}");

@@ -75,9 +75,18 @@ fn op_matches_reference_on(device: &Device, label: &str) {
         let e_gx = rel_l2(&got.gx, &want.gx);
         let e_gy = rel_l2(&got.gy, &want.gy);
         eprintln!("{label} {dims:?}: out {e_out:.2e}, dx {e_gx:.2e}, dy {e_gy:.2e}");
-        assert!(e_out < 1e-5, "{label} {dims:?}: output relative L2 error {e_out}");
-        assert!(e_gx < 1e-4, "{label} {dims:?}: dL/dx relative L2 error {e_gx}");
-        assert!(e_gy < 1e-4, "{label} {dims:?}: dL/dy relative L2 error {e_gy}");
+        assert!(
+            e_out < 1e-5,
+            "{label} {dims:?}: output relative L2 error {e_out}"
+        );
+        assert!(
+            e_gx < 1e-4,
+            "{label} {dims:?}: dL/dx relative L2 error {e_gx}"
+        );
+        assert!(
+            e_gy < 1e-4,
+            "{label} {dims:?}: dL/dy relative L2 error {e_gy}"
+        );
         assert!(
             got.gx.iter().chain(&got.gy).all(|g| g.is_finite()),
             "{label} {dims:?}: no NaN from flat or all-zero patches"
@@ -158,7 +167,11 @@ fn dispatcher_routes_flex_and_autodiff_through_the_op() {
     let dims = [1, 2, 6, 5];
     let ad = flex.autodiff();
     let xt = tensor4(edgy_input(dims, 61), dims, &ad).require_grad();
-    let out = xcorr(xt.clone(), tensor4(edgy_input(dims, 62), dims, &ad), &XcorrGeometry::default());
+    let out = xcorr(
+        xt.clone(),
+        tensor4(edgy_input(dims, 62), dims, &ad),
+        &XcorrGeometry::default(),
+    );
     assert!(xt.grad(&out.sum().backward()).is_some());
     let other = tensor4(edgy_input([1, 2, 6, 4], 63), [1, 2, 6, 4], &Device::flex());
     let x = tensor4(edgy_input(dims, 61), dims, &Device::flex());
@@ -172,7 +185,8 @@ fn network_gradients(net: &XCorrNet, device: &Device) -> Vec<(&'static str, Vec<
     let a = tensor4(random_values(n, 71), dims, device);
     let b = tensor4(random_values(n, 72), dims, device);
     let logits = net.forward(a, b); // [2, 2]
-    let wt: Tensor<2> = Tensor::from_data(TensorData::new(vec![0.7, -1.3, 0.4, 2.0], [2, 2]), device);
+    let wt: Tensor<2> =
+        Tensor::from_data(TensorData::new(vec![0.7, -1.3, 0.4, 2.0], [2, 2]), device);
     let grads = (logits * wt).sum().backward();
     let g4 = |t: Tensor<4>| to_vec(t.grad(&grads).expect("parameter gradient"));
     let g2 = |t: Tensor<2>| to_vec(t.grad(&grads).expect("parameter gradient"));
@@ -205,20 +219,9 @@ fn training_step_gradients_match_with_op_and_reference() {
     for ((name, got), (_, want)) in with_op.iter().zip(&with_reference) {
         let err = rel_l2(got, want);
         eprintln!("{name}: relative L2 error {err:.2e}");
-        assert!(err < 1e-4, "{name}: op vs reference relative L2 error {err}");
+        assert!(
+            err < 1e-4,
+            "{name}: op vs reference relative L2 error {err}"
+        );
     }
-}
-
-#[test]
-fn zz_debug() {
-    let Some(gpu) = gpu_device() else { return };
-    let dims = [1, 1, 2, 3];
-    let x = random_values(6, 1);
-    let y = random_values(6, 2);
-    let wt = random_values(1 * 15 * 6, 3);
-    let want = run(&Device::flex(), dims, (&x, &y, &wt), reference);
-    let got = run(&gpu, dims, (&x, &y, &wt), op);
-    let flex = run(&Device::flex(), dims, (&x, &y, &wt), op);
-    eprintln!("ref {:?}\ngpu {:?}\nflex {:?}", want.gy, got.gy, flex.gy);
-    eprintln!("ref {:?}\ngpu {:?}\nflex {:?}", want.gx, got.gx, flex.gx);
 }

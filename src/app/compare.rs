@@ -31,7 +31,7 @@ pub struct CompareView {
 }
 
 /// Slot images are drawn at twice the network's crop size.
-const SLOT_SCALE: f32 = 2.0;
+const SLOT_SCALE: f32 = 2.5;
 
 impl CompareView {
     /// Forget the result (the pair changed).

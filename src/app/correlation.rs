@@ -188,7 +188,7 @@ impl CorrelationView {
                 self.image_b(ui, cx, &vol, cmap);
                 ui.vertical(|ui| {
                     self.channel_maps(ui, &vol, cmap);
-                    ui.separator();
+                    ui.add_space(10.0);
                     self.slice_browser(ui, &vol, cmap);
                 });
                 ui.separator();
@@ -208,6 +208,7 @@ impl CorrelationView {
 
     fn image_a(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>, v: &Volume<'_>) {
         ui.vertical(|ui| {
+            ui.set_width(CROP_SIZE.x * CROP_SCALE + 8.0);
             ui.label(RichText::new("Image A: click a position").strong());
             let (rect, response) = ui.allocate_exact_size(CROP_SIZE * CROP_SCALE, Sense::click());
             if let Some(p) = &cx.pair.a {
@@ -245,6 +246,7 @@ impl CorrelationView {
 
     fn image_b(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>, v: &Volume<'_>, cmap: Colormap) {
         ui.vertical(|ui| {
+            ui.set_width(CROP_SIZE.x * CROP_SCALE + 8.0);
             let what = self.channel.map_or("average of all channels".into(), |c| format!("channel {c}"));
             ui.label(RichText::new(format!("Image B: band, {what}")).strong());
             let (rect, response) = ui.allocate_exact_size(CROP_SIZE * CROP_SCALE, Sense::click());

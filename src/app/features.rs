@@ -195,8 +195,10 @@ impl FeaturesView {
             return;
         };
         let l = g.layout;
-        // Fit the width, keep a layer to about 360 points high (zoom changes both), at most 4x.
-        let fit = (width / l.width.max(1) as f32).min(360.0 / l.height.max(1) as f32).min(4.0);
+        // Fit the width, keep a branch map to about 360 points high and a pair map (one per row) to
+        // 720 (the zoom slider changes both), at most 4x.
+        let max_h = if map.branch == Branch::Pair { 720.0 } else { 360.0 };
+        let fit = (width / l.width.max(1) as f32).min(max_h / l.height.max(1) as f32).min(4.0);
         let scale = (fit * self.zoom).max(0.1);
         let mut size = vec2(l.width as f32 * scale, l.height as f32 * scale);
         if size.y < 16.0 {

@@ -12,7 +12,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::backend::{BackendChoice, BackendKind, select};
 use crate::engine::{FeatureBank, score_query};
-use crate::model::xcorr::{XcorrGeometry, xcorr, xcorr_cpu, xcorr_reference};
+use crate::model::xcorr::{
+    XcorrGeometry, xcorr, xcorr_cpu, xcorr_op, xcorr_op_backward, xcorr_reference,
+};
 use crate::model::{ModelConfig, XCorrNet};
 use crate::protocol::CancelToken;
 
@@ -122,14 +124,46 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
                 gflops: XCORR_FLOP * batch as f64 / (ms * 1e6),
             })
         };
-        let (x, y) = (tensor4(xv.clone(), dims, &device), tensor4(yv.clone(), dims, &device));
+        let (x, y) = (
+            tensor4(xv.clone(), dims, &device),
+            tensor4(yv.clone(), dims, &device),
+        );
         let ms = median_ms(reps.min(3), || {
             let o = xcorr_reference(x.clone(), y.clone(), &geo);
             let _ = o.slice([0..1, 0..1, 0..1, 0..1]).try_into_vec_as::<f32>();
         });
         push("reference (tensor ops)", ms);
         if dev.kind == BackendKind::Cpu {
-            push("cpu kernel (host slices)", median_ms(reps, || drop(xcorr_cpu(&xv, &yv, dims, &geo))));
+            push(
+                "cpu kernel (host slices)",
+                median_ms(reps, || drop(xcorr_cpu(&xv, &yv, dims, &geo))),
+            );
+        }
+        // The custom op (forward, then its backward alone): host kernels on flex, fused
+        // CubeCL kernels on wgpu.
+        let op_name = if dev.kind == BackendKind::Cpu {
+            "flex op"
+        } else {
+            "wgpu fused"
+        };
+        if xcorr_op(x.clone(), y.clone(), &geo).is_some() {
+            let ms = median_ms(reps, || {
+                if let Some(o) = xcorr_op(x.clone(), y.clone(), &geo) {
+                    let _ = o.slice([0..1, 0..1, 0..1, 0..1]).try_into_vec_as::<f32>();
+                }
+            });
+            push(op_name, ms);
+            let g = tensor4(
+                random(batch * 1500 * 444, 9),
+                [batch, 1500, 37, 12],
+                &device,
+            );
+            let ms = median_ms(reps, || {
+                if let Some((dx, _)) = xcorr_op_backward(x.clone(), y.clone(), g.clone(), &geo) {
+                    let _ = dx.slice([0..1, 0..1, 0..1, 0..1]).try_into_vec_as::<f32>();
+                }
+            });
+            push(&format!("{op_name} backward"), ms);
         }
         let ms = median_ms(reps, || {
             let o = xcorr(x.clone(), y.clone(), &geo);
@@ -143,7 +177,10 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
     let dims = [b, 3, 160, 60];
     let (ia, ib) = (random(b * 3 * 160 * 60, 5), random(b * 3 * 160 * 60, 6));
     let fwd_ms = median_ms(reps.min(3), || {
-        let l = net.forward(tensor4(ia.clone(), dims, &device), tensor4(ib.clone(), dims, &device));
+        let l = net.forward(
+            tensor4(ia.clone(), dims, &device),
+            tensor4(ib.clone(), dims, &device),
+        );
         let _ = l.try_into_vec_as::<f32>();
     });
     let forward_pairs_per_s = b as f64 / (fwd_ms / 1e3);
@@ -152,7 +189,10 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
     let mut tnet = net.clone().fork(&ad).train();
     let mut optim = burn::optim::SgdConfig::new().init();
     let train_ms = median_ms(reps.min(3), || {
-        let l = tnet.forward(tensor4(ia.clone(), dims, &ad), tensor4(ib.clone(), dims, &ad));
+        let l = tnet.forward(
+            tensor4(ia.clone(), dims, &ad),
+            tensor4(ib.clone(), dims, &ad),
+        );
         let loss = l.sum();
         let grads = GradientsParams::from_grads(loss.backward(), &tnet);
         tnet = optim.step(1e-6, tnet.clone(), grads);
@@ -162,17 +202,27 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
 
     let shape = [25, 37, 12];
     let per: usize = shape.iter().product();
-    let q = FeatureBank { shape, values: random(per, 7) };
+    let q = FeatureBank {
+        shape,
+        values: random(per, 7),
+    };
     let never = CancelToken::new();
     let rank = |n: usize| -> anyhow::Result<f64> {
-        let g = FeatureBank { shape, values: random(per * n, 8) };
+        let g = FeatureBank {
+            shape,
+            values: random(per * n, 8),
+        };
         let s = Instant::now();
         let scores = score_query(&net, &q, 0, &g, 64, &device, &never)?;
         anyhow::ensure!(scores.len() == n, "scored {} of {n}", scores.len());
         Ok(s.elapsed().as_secs_f64())
     };
     let rank_1000_seconds = rank(1000)?;
-    let rank_20000_seconds = if args.quick { None } else { Some(rank(20_000)?) };
+    let rank_20000_seconds = if args.quick {
+        None
+    } else {
+        Some(rank(20_000)?)
+    };
 
     let out = BenchOutput {
         backend: dev.description.clone(),
@@ -187,9 +237,15 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&out)?);
         return Ok(());
     }
-    println!("backend: {}   GEMM 1024^3: {:.1} GFLOP/s (the ceiling the fractions refer to)", out.backend, gemm_gflops);
+    println!(
+        "backend: {}   GEMM 1024^3: {:.1} GFLOP/s (the ceiling the fractions refer to)",
+        out.backend, gemm_gflops
+    );
     println!("\ncorrelation layer [B, 25, 37, 12] -> [B, 1500, 37, 12]");
-    println!("{:<32} {:>6} {:>12} {:>10} {:>9} {:>10}", "implementation", "batch", "ms", "pairs/s", "GFLOP/s", "of GEMM");
+    println!(
+        "{:<32} {:>6} {:>12} {:>10} {:>9} {:>10}",
+        "implementation", "batch", "ms", "pairs/s", "GFLOP/s", "of GEMM"
+    );
     for t in &out.xcorr {
         println!(
             "{:<32} {:>6} {:>12.2} {:>10.0} {:>9.2} {:>9.1}%",
@@ -203,12 +259,28 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
     }
     let frac = |pairs_per_s: f64, flop: f64| 100.0 * pairs_per_s * flop / 1e9 / gemm_gflops;
     println!("\nwhole network, batch 32");
-    println!("  forward        {:>8.1} pairs/s  ({:.1}% of GEMM)", forward_pairs_per_s, frac(forward_pairs_per_s, FORWARD_FLOP));
-    println!("  training step  {:>8.1} pairs/s  ({:.1}% of GEMM)", train_pairs_per_s, frac(train_pairs_per_s, TRAIN_FLOP));
+    println!(
+        "  forward        {:>8.1} pairs/s  ({:.1}% of GEMM)",
+        forward_pairs_per_s,
+        frac(forward_pairs_per_s, FORWARD_FLOP)
+    );
+    println!(
+        "  training step  {:>8.1} pairs/s  ({:.1}% of GEMM)",
+        train_pairs_per_s,
+        frac(train_pairs_per_s, TRAIN_FLOP)
+    );
     println!("\nranking one query against cached gallery features");
-    println!("  1,000 images   {:>8.2} s  ({:.1}% of GEMM)", rank_1000_seconds, frac(1000.0 / rank_1000_seconds, SCORE_FLOP));
+    println!(
+        "  1,000 images   {:>8.2} s  ({:.1}% of GEMM)",
+        rank_1000_seconds,
+        frac(1000.0 / rank_1000_seconds, SCORE_FLOP)
+    );
     if let Some(s) = rank_20000_seconds {
-        println!("  20,000 images  {:>8.2} s  ({:.1}% of GEMM)", s, frac(20000.0 / s, SCORE_FLOP));
+        println!(
+            "  20,000 images  {:>8.2} s  ({:.1}% of GEMM)",
+            s,
+            frac(20000.0 / s, SCORE_FLOP)
+        );
     }
     Ok(())
 }

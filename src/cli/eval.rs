@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::backend::BackendChoice;
 use crate::engine::evaluate_dataset;
+use crate::engine::{CacheSpec, model_fingerprint};
 use crate::eval::Protocol;
 use crate::protocol::CancelToken;
 
@@ -35,6 +36,9 @@ pub struct Args {
     /// protocol, model).
     #[arg(long)]
     pub json: bool,
+    /// Do not read or write the trunk-feature cache kept beside the images.
+    #[arg(long)]
+    pub no_cache: bool,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -63,12 +67,20 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
         ProtocolArg::Standard => Protocol::Standard,
         ProtocolArg::SingleShot => Protocol::paper_single_shot(args.seed),
     };
+    let cache = (!args.no_cache)
+        .then(|| model_fingerprint(&loaded.dir).ok())
+        .flatten()
+        .map(|model| CacheSpec {
+            folder: args.dataset.clone(),
+            model,
+        });
     let bar = StageBar::new();
     let ev = evaluate_dataset(
         &loaded.net,
         &loaded.config,
         &args.dataset,
         &protocol,
+        cache.as_ref(),
         &loaded.device.device,
         &|s, d, t| bar.update(s, d, t),
         &CancelToken::new(),

@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use crate::backend::BackendChoice;
 use crate::data::layout::parse_market;
+use crate::engine::{CacheSpec, model_fingerprint};
 use crate::engine::{gallery_files, rank_gallery};
 use crate::eval::Labels;
 use crate::protocol::CancelToken;
@@ -30,6 +31,9 @@ pub struct Args {
     /// Write the whole ranking as CSV (rank,path,score,identity,camera,match).
     #[arg(long)]
     pub csv: Option<PathBuf>,
+    /// Do not read or write the trunk-feature cache kept beside the images.
+    #[arg(long)]
+    pub no_cache: bool,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -49,6 +53,13 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
             identity,
             camera: Some(camera),
         });
+    let cache = (!args.no_cache)
+        .then(|| model_fingerprint(&loaded.dir).ok())
+        .flatten()
+        .map(|model| CacheSpec {
+            folder: args.gallery.clone(),
+            model,
+        });
     let bar = StageBar::new();
     let ranking = rank_gallery(
         &loaded.net,
@@ -56,6 +67,7 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
         &args.query,
         query_labels,
         &files,
+        cache.as_ref(),
         &loaded.device.device,
         &|s, d, t| bar.update(s, d, t),
         &CancelToken::new(),

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 
+use super::cache::{FeatureCache, FileStamp, cache_path};
 use super::score::{FeatureBank, ScoreError, features, score_matrix, score_query};
 use crate::data::crops::{CropCache, to_input};
 use crate::data::layout::{DatasetError, Split, scan};
@@ -45,6 +46,15 @@ pub struct Encoded {
     pub skipped: Vec<(PathBuf, String)>,
 }
 
+/// Where features of a folder are cached, and for which model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheSpec {
+    /// The folder the cache belongs to (a dataset root or gallery folder).
+    pub folder: PathBuf,
+    /// [`super::cache::model_fingerprint`] of the model.
+    pub model: u64,
+}
+
 /// Decode, preprocess and encode `paths` with the trunk.
 pub fn encode_files(
     net: &XCorrNet,
@@ -77,6 +87,70 @@ pub fn encode_files(
         kept,
         skipped: skipped.into_iter().map(|s| (s.path, s.reason)).collect(),
     })
+}
+
+/// [`encode_files`] through the feature cache of `spec`: only files not cached (or changed
+/// since) go through the trunk; the cache file is updated.
+#[allow(clippy::too_many_arguments)]
+pub fn encode_files_cached(
+    net: &XCorrNet,
+    config: &ModelConfig,
+    paths: &[PathBuf],
+    spec: &CacheSpec,
+    device: &Device,
+    progress: StageProgress<'_>,
+    cancel: &CancelToken,
+) -> Result<Encoded, JobError> {
+    let file = cache_path(&spec.folder, spec.model);
+    let mut store = FeatureCache::load(&file, spec.model);
+    let mut stamps = Vec::with_capacity(paths.len());
+    let mut skipped = Vec::new();
+    for p in paths {
+        match FileStamp::of(p) {
+            Ok(s) => stamps.push(Some(s)),
+            Err(e) => {
+                skipped.push((p.clone(), format!("cannot read file: {e}")));
+                stamps.push(None);
+            }
+        }
+    }
+    let missing: Vec<usize> = (0..paths.len())
+        .filter(|&i| stamps[i].as_ref().is_some_and(|s| store.get(s).is_none()))
+        .collect();
+    if !missing.is_empty() {
+        let todo: Vec<PathBuf> = missing.iter().map(|&i| paths[i].clone()).collect();
+        let fresh = encode_files(net, config, &todo, device, progress, cancel)?;
+        for (k, &j) in fresh.kept.iter().enumerate() {
+            if let Some(stamp) = stamps[missing[j]].clone() {
+                store.insert(stamp, fresh.bank.shape, fresh.bank.get(k).to_vec());
+            }
+        }
+        skipped.extend(fresh.skipped);
+        // Forget entries whose file is gone or changed, then persist (a failure to write the
+        // cache only costs time next run).
+        let current: Vec<FileStamp> = store_paths_now(&store);
+        store.retain(&current);
+        let _ = store.save(&file);
+    }
+    let kept: Vec<usize> = (0..paths.len())
+        .filter(|&i| stamps[i].as_ref().is_some_and(|s| store.get(s).is_some()))
+        .collect();
+    let present: Vec<FileStamp> = kept.iter().filter_map(|&i| stamps[i].clone()).collect();
+    let bank = store.bank(&present).unwrap_or_default();
+    progress("trunk features", paths.len(), paths.len());
+    Ok(Encoded {
+        bank,
+        kept,
+        skipped,
+    })
+}
+
+/// The current stamps of the files a cache knows (files that vanished are left out).
+fn store_paths_now(store: &FeatureCache) -> Vec<FileStamp> {
+    store
+        .paths()
+        .filter_map(|p| FileStamp::of(p).ok())
+        .collect()
 }
 
 /// The images of a gallery folder with their labels when the layout gives them (for a
@@ -114,6 +188,7 @@ pub fn rank_gallery(
     query: &Path,
     query_labels: Option<Labels>,
     gallery: &[(PathBuf, Option<Labels>)],
+    cache: Option<&CacheSpec>,
     device: &Device,
     progress: StageProgress<'_>,
     cancel: &CancelToken,
@@ -131,7 +206,10 @@ pub fn rank_gallery(
         return Err(JobError::File { path, reason });
     }
     let paths: Vec<PathBuf> = gallery.iter().map(|(p, _)| p.clone()).collect();
-    let g = encode_files(net, config, &paths, device, progress, cancel)?;
+    let g = match cache {
+        Some(spec) => encode_files_cached(net, config, &paths, spec, device, progress, cancel)?,
+        None => encode_files(net, config, &paths, device, progress, cancel)?,
+    };
     progress("scoring", 0, g.bank.len());
     let scores = score_query(net, &q.bank, 0, &g.bank, PAIR_BATCH, device, cancel)?;
     progress("scoring", g.bank.len(), g.bank.len());
@@ -174,6 +252,7 @@ pub fn evaluate_dataset(
     config: &ModelConfig,
     root: &Path,
     protocol: &Protocol,
+    cache: Option<&CacheSpec>,
     device: &Device,
     progress: StageProgress<'_>,
     cancel: &CancelToken,
@@ -209,8 +288,12 @@ pub fn evaluate_dataset(
     }
     let q_paths: Vec<PathBuf> = queries.iter().map(|(p, _)| p.clone()).collect();
     let g_paths: Vec<PathBuf> = gallery.iter().map(|(p, _)| p.clone()).collect();
-    let qe = encode_files(net, config, &q_paths, device, progress, cancel)?;
-    let ge = encode_files(net, config, &g_paths, device, progress, cancel)?;
+    let encode = |paths: &[PathBuf]| match cache {
+        Some(spec) => encode_files_cached(net, config, paths, spec, device, progress, cancel),
+        None => encode_files(net, config, paths, device, progress, cancel),
+    };
+    let qe = encode(&q_paths)?;
+    let ge = encode(&g_paths)?;
     let scores = score_matrix(
         net,
         &qe.bank,

@@ -45,7 +45,9 @@ pub enum TrainError {
     Checkpoint(#[from] super::checkpoint::CheckpointError),
     #[error("{0}")]
     Config(String),
-    #[error("training diverged at step {step} (a loss or weight became {value}): training stopped; the last checkpoint is kept")]
+    #[error(
+        "training diverged at step {step} (a loss or weight became {value}): training stopped; the last checkpoint is kept"
+    )]
     NonFinite { step: u64, value: f32 },
     #[error("reading from the device failed: {0}")]
     Device(String),
@@ -218,7 +220,10 @@ fn run_loop(
      -> Result<(), TrainError> {
         // Never let a checkpoint replace the last good one with broken weights.
         if let Some(bad) = non_finite_parameter(net) {
-            return Err(TrainError::NonFinite { step: state.step, value: bad });
+            return Err(TrainError::NonFinite {
+                step: state.step,
+                value: bad,
+            });
         }
         state.history.seconds += session_start.elapsed().as_secs_f64();
         *session_start = Instant::now();

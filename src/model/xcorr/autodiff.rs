@@ -1,12 +1,12 @@
 //! [`XcorrOps`] for burn's autodiff decorator: the forward runs the inner backend's op and
 //! records a backward step that calls the inner backend's [`XcorrOps::xcorr_backward`].
 
+use burn::backend::AutodiffBackend;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
-use burn::backend::AutodiffBackend;
 use burn::backend::tensor::FloatTensor;
 
 use super::direct::XcorrGeometry;
@@ -58,9 +58,11 @@ impl<B: XcorrOps, C: CheckpointStrategy> XcorrOps for Autodiff<B, C> {
                 let out = B::xcorr_forward(x.into_primitive(), y.into_primitive(), geo);
                 prep.finish((x_state, y_state, geo), out) // [B, C*D*W, H, W]
             }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(B::xcorr_forward(x.into_primitive(), y.into_primitive(), geo))
-            }
+            OpsKind::UnTracked(prep) => prep.finish(B::xcorr_forward(
+                x.into_primitive(),
+                y.into_primitive(),
+                geo,
+            )),
         }
     }
 

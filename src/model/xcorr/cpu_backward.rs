@@ -43,12 +43,7 @@ struct Scratch {
 
 impl Scratch {
     fn reset(&mut self, hw: usize, np: usize) {
-        for v in [
-            &mut self.xn,
-            &mut self.yn,
-            &mut self.dxn,
-            &mut self.dyn_,
-        ] {
+        for v in [&mut self.xn, &mut self.yn, &mut self.dxn, &mut self.dyn_] {
             v.clear();
             v.resize(hw * np, 0.0);
         }
@@ -144,7 +139,11 @@ fn patch_gradients(
                 let gcol = &g[(dy * w + xp) * hw + row * w..(dy * w + xp) * hw + (row + 1) * w];
                 let acc = &mut s.dyn_[(r * w + xp) * np..(r * w + xp + 1) * np];
                 for (x, gv) in gcol.iter().enumerate() {
-                    axpy(acc, gv * scale, &s.xn[(row * w + x) * np..(row * w + x + 1) * np]);
+                    axpy(
+                        acc,
+                        gv * scale,
+                        &s.xn[(row * w + x) * np..(row * w + x + 1) * np],
+                    );
                 }
             }
         }
@@ -153,11 +152,21 @@ fn patch_gradients(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn patch_gradients_avx2(g: &[f32], dims: (usize, usize, usize), geo: &XcorrGeometry, s: &mut Scratch) {
+fn patch_gradients_avx2(
+    g: &[f32],
+    dims: (usize, usize, usize),
+    geo: &XcorrGeometry,
+    s: &mut Scratch,
+) {
     patch_gradients(g, dims, geo, s)
 }
 
-fn patch_gradients_best(g: &[f32], dims: (usize, usize, usize), geo: &XcorrGeometry, s: &mut Scratch) {
+fn patch_gradients_best(
+    g: &[f32],
+    dims: (usize, usize, usize),
+    geo: &XcorrGeometry,
+    s: &mut Scratch,
+) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports AVX2 and FMA (checked just above).

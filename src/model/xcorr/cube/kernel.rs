@@ -273,9 +273,13 @@ pub fn fold_kernel<F: Float>(
         for kx in 0..patch {
             let cy = yi + r;
             let cx = xi + r;
-            if cy >= ky && cx >= kx && cy - ky < h && cx - kx < w {
-                let centre = plane_start + (cy - ky) * w + (cx - kx);
-                acc += dp[centre * n + ky * patch + kx];
+            // Nested so that no unsigned difference is formed before it is known not to wrap
+            // (the optimiser may assume unsigned arithmetic does not overflow).
+            if cy >= ky && cx >= kx {
+                let (py, px) = (cy - ky, cx - kx);
+                if py < h && px < w {
+                    acc += dp[(plane_start + py * w + px) * n + ky * patch + kx];
+                }
             }
         }
     }

@@ -1,0 +1,117 @@
+//! The gallery feature cache: the same ranking with and without it, reuse on the next query,
+//! recomputation of changed files, and a readable error-free fallback for damaged cache files.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use burn::tensor::Device;
+use common::write_person;
+use reid_explorer::engine::cache::{CACHE_DIR, cache_path};
+use reid_explorer::engine::{CacheSpec, model_fingerprint, rank_gallery};
+use reid_explorer::model::{ModelConfig, XCorrNet, save_model};
+use reid_explorer::protocol::CancelToken;
+
+fn stages_seen(
+    f: impl FnOnce(&(dyn Fn(&'static str, usize, usize) + Sync)),
+) -> Vec<(&'static str, usize)> {
+    let seen = Mutex::new(Vec::new());
+    f(&|s, d, _| {
+        if let Ok(mut v) = seen.lock() {
+            v.push((s, d));
+        }
+    });
+    seen.into_inner().unwrap_or_default()
+}
+
+#[test]
+fn cached_features_give_the_same_ranking_and_skip_the_trunk() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cfg = ModelConfig::default();
+    let dev = Device::flex();
+    let net = XCorrNet::init(&cfg, 9, &dev).expect("init");
+    let model_dir = tmp.path().join("model");
+    save_model(&model_dir, &cfg, &net).expect("save");
+    let spec = CacheSpec {
+        folder: tmp.path().join("gallery"),
+        model: model_fingerprint(&model_dir).expect("fp"),
+    };
+    std::fs::create_dir_all(&spec.folder).expect("mkdir");
+    let files: Vec<(PathBuf, Option<_>)> = (0..6)
+        .map(|i| {
+            let p = spec.folder.join(format!("{i}.png"));
+            write_person(&p, 100 + i, 48, 120);
+            (p, None)
+        })
+        .collect();
+    let query = tmp.path().join("q.png");
+    write_person(&query, 100, 48, 120);
+    let never = CancelToken::new();
+    let rank = |cache: Option<&CacheSpec>,
+                progress: &(dyn Fn(&'static str, usize, usize) + Sync)| {
+        rank_gallery(
+            &net, &cfg, &query, None, &files, cache, &dev, progress, &never,
+        )
+        .expect("rank")
+    };
+
+    let plain = rank(None, &|_, _, _| {});
+    let mut first = None;
+    let stages = stages_seen(|p| first = Some(rank(Some(&spec), p)));
+    assert!(
+        stages.iter().any(|(s, _)| *s == "decoding"),
+        "first cached run computes features"
+    );
+    let file = cache_path(&spec.folder, spec.model);
+    assert!(file.starts_with(spec.folder.join(CACHE_DIR)) && file.exists());
+    let mut second = None;
+    let stages = stages_seen(|p| second = Some(rank(Some(&spec), p)));
+    assert!(
+        !stages.iter().any(|(s, _)| *s == "decoding"),
+        "second run reuses the cache: {stages:?}"
+    );
+    for r in [first.expect("first"), second.expect("second")] {
+        let a: Vec<_> = r
+            .entries
+            .iter()
+            .map(|e| (e.path.clone(), e.score))
+            .collect();
+        let b: Vec<_> = plain
+            .entries
+            .iter()
+            .map(|e| (e.path.clone(), e.score))
+            .collect();
+        assert_eq!(a, b, "the cache must not change any score");
+    }
+    assert!(
+        plain.entries.windows(2).all(|w| w[0].score >= w[1].score),
+        "best first"
+    );
+
+    // A changed file is recomputed (and only it).
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    write_person(&files[3].0, 999, 60, 150);
+    let mut third = None;
+    let stages = stages_seen(|p| third = Some(rank(Some(&spec), p)));
+    let decoded = stages
+        .iter()
+        .filter(|(s, _)| *s == "decoding")
+        .map(|(_, d)| *d)
+        .max();
+    assert_eq!(decoded, Some(1), "{stages:?}");
+    let fresh = rank(None, &|_, _, _| {});
+    let a: Vec<_> = third
+        .expect("third")
+        .entries
+        .iter()
+        .map(|e| e.score)
+        .collect();
+    let b: Vec<_> = fresh.entries.iter().map(|e| e.score).collect();
+    assert_eq!(a, b);
+
+    // A damaged cache file is ignored and rebuilt.
+    std::fs::write(&file, b"garbage").expect("write");
+    let again = rank(Some(&spec), &|_, _, _| {});
+    assert_eq!(again.entries.len(), 6);
+}
