@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
 use crate::backend::{BackendChoice, ComputeDevice, select};
@@ -106,11 +106,8 @@ impl Workers {
     /// Every event received since the last call (never blocks).
     pub fn poll(&self) -> Vec<Event> {
         let mut out = Vec::new();
-        loop {
-            match self.events.try_recv() {
-                Ok(e) => out.push(e),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
+        while let Ok(e) = self.events.try_recv() {
+            out.push(e);
         }
         out
     }

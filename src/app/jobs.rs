@@ -251,8 +251,9 @@ pub struct RenderedGrid {
 
 /// What a background task hands back.
 pub enum TaskResult {
-    /// A file dialog closed (`None`: cancelled).
-    Picked { pick: Pick, path: Option<PathBuf> },
+    /// A file dialog closed (`None`: cancelled, or no dialog could be shown when `elapsed` is
+    /// very short).
+    Picked { pick: Pick, path: Option<PathBuf>, elapsed: std::time::Duration },
     /// A dataset folder was scanned.
     Scanned { root: PathBuf, result: Result<Arc<Dataset>, String> },
     /// A model folder's `config.json` was read.
@@ -316,7 +317,11 @@ impl Background {
             return;
         }
         self.dialog_open = true;
-        self.spawn("dialog", move || TaskResult::Picked { pick, path: pick.dialog() });
+        self.spawn("dialog", move || {
+            let start = Instant::now();
+            let path = pick.dialog();
+            TaskResult::Picked { pick, path, elapsed: start.elapsed() }
+        });
     }
 
     /// Every result since the last frame.

@@ -13,6 +13,7 @@ mod correlation;
 mod features;
 mod gallery;
 mod jobs;
+mod prompt;
 pub mod state;
 mod training;
 mod widgets;
@@ -145,6 +146,7 @@ pub struct ExplorerApp {
     dataset_loading: Option<PathBuf>,
     pair: Pair,
     browser: DatasetBrowser,
+    prompt: prompt::PathPrompt,
     compare: compare::CompareView,
     gallery: gallery::GalleryView,
     features: features::FeaturesView,
@@ -153,6 +155,8 @@ pub struct ExplorerApp {
     chrome: chrome::Chrome,
     /// Where the next screenshot goes, and which part of the window.
     png_export: Option<(Option<PathBuf>, egui::Rect)>,
+    /// Frames to wait before taking the export screenshot.
+    png_countdown: u8,
     frames: chrome::FrameStats,
 }
 
@@ -200,6 +204,7 @@ impl ExplorerApp {
             dataset_loading: None,
             pair: Pair::default(),
             browser: DatasetBrowser::default(),
+            prompt: prompt::PathPrompt::default(),
             compare: compare::CompareView::default(),
             gallery: gallery::GalleryView::default(),
             features: features::FeaturesView::default(),
@@ -207,6 +212,7 @@ impl ExplorerApp {
             training: training::TrainingView::default(),
             chrome,
             png_export: None,
+            png_countdown: 0,
             frames: chrome::FrameStats::default(),
         };
         if let Some(dir) = dataset_dir {
@@ -319,9 +325,12 @@ impl ExplorerApp {
 
     fn handle_task(&mut self, ctx: &egui::Context, result: TaskResult) {
         match result {
-            TaskResult::Picked { pick, path: Some(path) } => self.picked(ctx, pick, path),
-            TaskResult::Picked { pick, path: None } => {
-                if pick == Pick::ExportPng {
+            TaskResult::Picked { pick, path: Some(path), .. } => self.picked(ctx, pick, path),
+            TaskResult::Picked { pick, path: None, elapsed } => {
+                if elapsed < prompt::DIALOG_FAILED_WITHIN {
+                    let prefill = self.prefill(pick);
+                    self.prompt.open(pick, prefill);
+                } else if pick == Pick::ExportPng {
                     self.png_export = None;
                 }
             }
@@ -374,6 +383,21 @@ impl ExplorerApp {
         }
     }
 
+    /// A starting text for the typed-path prompt.
+    fn prefill(&self, pick: Pick) -> String {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let path = match pick {
+            Pick::CompareA | Pick::CompareB | Pick::Query => self.persisted.recent_files.first().cloned(),
+            Pick::GalleryFolder | Pick::Dataset => self.dataset.as_ref().map(|d| d.root.clone()),
+            Pick::TrainDataset => Some(self.persisted.train.dataset.clone()),
+            Pick::TrainOut => Some(self.persisted.train.out.clone()),
+            Pick::Model => self.model.dir.clone(),
+            Pick::ExportCsv => Some(cwd.join("ranking.csv")),
+            Pick::ExportPng => Some(cwd.join("gallery.png")),
+        };
+        path.map(|p| p.display().to_string()).unwrap_or_default()
+    }
+
     fn picked(&mut self, ctx: &egui::Context, pick: Pick, path: PathBuf) {
         match pick {
             Pick::CompareA => self.apply(Action::SetImage(Slot::A, path)),
@@ -401,12 +425,9 @@ impl ExplorerApp {
             Pick::ExportPng => {
                 if let Some((_, rect)) = self.png_export {
                     self.png_export = Some((Some(path), rect));
-                    let tx = self.bg.sender();
-                    let repaint = ctx.clone();
-                    ctx.request_screenshot(move |image| {
-                        let _ = tx.send(TaskResult::Screenshot(image));
-                        repaint.request_repaint();
-                    });
+                    // Two frames later, so a closing dialog or prompt is not in the picture.
+                    self.png_countdown = 2;
+                    ctx.request_repaint();
                 }
             }
         }
@@ -588,6 +609,9 @@ impl eframe::App for ExplorerApp {
                 }
             }
         }
+        if let Some((pick, path)) = self.prompt.show(&ctx) {
+            self.picked(&ctx, pick, path);
+        }
         self.chrome.help_window(&ctx, &self.frames);
         if self.features.regrid_needed(self.persisted.colormap) {
             self.features.rerender(self.persisted.colormap, &self.bg);
@@ -598,6 +622,19 @@ impl eframe::App for ExplorerApp {
         if self.jobs.queued() > 0 || self.training.running() {
             // Progress bars animate; events also wake the frame loop.
             ctx.request_repaint_after(std::time::Duration::from_millis(250));
+        }
+        if self.png_countdown > 0 {
+            self.png_countdown -= 1;
+            if self.png_countdown == 0 {
+                let tx = self.bg.sender();
+                let repaint = ctx.clone();
+                ctx.request_screenshot(move |image| {
+                    let _ = tx.send(TaskResult::Screenshot(image));
+                    repaint.request_repaint();
+                });
+            } else {
+                ctx.request_repaint();
+            }
         }
         self.frames.end(&ctx);
     }

@@ -12,6 +12,12 @@ use super::jobs::Pick;
 use super::{Action, ViewCtx};
 use crate::protocol::{TrainCommand, TrainConfig, TrainEvent};
 
+const ORANGE: egui::Color32 = egui::Color32::from_rgb(240, 150, 40);
+const GREEN: egui::Color32 = egui::Color32::from_rgb(70, 180, 90);
+const BLUE: egui::Color32 = egui::Color32::from_rgb(80, 140, 230);
+const PURPLE: egui::Color32 = egui::Color32::from_rgb(170, 110, 230);
+const TEAL: egui::Color32 = egui::Color32::from_rgb(40, 190, 190);
+
 /// Where a run stands.
 #[derive(Debug, Clone, PartialEq)]
 enum Status {
@@ -320,18 +326,19 @@ impl TrainingView {
         ui.horizontal(|ui| {
             plot("plot-loss", "loss").show(ui, |p| {
                 p.line(Line::new("loss", PlotPoints::from(r.loss.clone())).color(egui::Color32::from_gray(140)));
-                p.line(Line::new("loss (EMA)", PlotPoints::from(smoothed)).width(2.0));
+                p.line(Line::new("loss (EMA)", PlotPoints::from(smoothed)).width(2.0).color(ORANGE));
             });
             plot("plot-acc", "%").include_y(0.0).include_y(100.0).show(ui, |p| {
-                p.line(Line::new("pair accuracy", PlotPoints::from(r.accuracy.clone())));
+                p.line(Line::new("pair accuracy", PlotPoints::from(r.accuracy.clone())).color(GREEN));
             });
         });
         ui.horizontal(|ui| {
-            plot("plot-lr", "lr").show(ui, |p| p.line(Line::new("learning rate", PlotPoints::from(r.lr.clone()))));
+            plot("plot-lr", "lr").show(ui, |p| p.line(Line::new("learning rate", PlotPoints::from(r.lr.clone())).color(BLUE)));
             plot("plot-val", "%").include_y(0.0).include_y(100.0).show(ui, |p| {
-                p.line(Line::new("val rank-1", PlotPoints::from(r.rank1.clone())));
-                p.points(Points::new("val rank-1 points", PlotPoints::from(r.rank1.clone())).radius(3.0));
-                p.line(Line::new("val mAP", PlotPoints::from(r.map.clone())));
+                p.line(Line::new("val rank-1", PlotPoints::from(r.rank1.clone())).color(PURPLE));
+                p.points(Points::new("val rank-1", PlotPoints::from(r.rank1.clone())).radius(3.0).color(PURPLE));
+                p.line(Line::new("val mAP", PlotPoints::from(r.map.clone())).color(TEAL));
+                p.points(Points::new("val mAP", PlotPoints::from(r.map.clone())).radius(3.0).color(TEAL));
             });
         });
         ui.horizontal(|ui| {

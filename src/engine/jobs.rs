@@ -153,11 +153,14 @@ fn store_paths_now(store: &FeatureCache) -> Vec<FileStamp> {
         .collect()
 }
 
+/// Gallery images with their labels, when known.
+pub type GalleryFiles = Vec<(PathBuf, Option<Labels>)>;
+/// Files left out, with the reason.
+pub type Skips = Vec<(PathBuf, String)>;
+
 /// The images of a gallery folder with their labels when the layout gives them (for a
 /// Market-style dataset root, its gallery split `bounding_box_test`).
-pub fn gallery_files(
-    dir: &Path,
-) -> Result<(Vec<(PathBuf, Option<Labels>)>, Vec<(PathBuf, String)>), JobError> {
+pub fn gallery_files(dir: &Path) -> Result<(GalleryFiles, Skips), JobError> {
     let ds = scan(dir, None)?;
     let has_gallery = ds.samples.iter().any(|s| s.split == Split::Gallery);
     let files = ds
@@ -247,6 +250,7 @@ pub fn rank_gallery(
 }
 
 /// Evaluate a labelled dataset: its query split against its gallery split.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate_dataset(
     net: &XCorrNet,
     config: &ModelConfig,

@@ -34,7 +34,7 @@ impl FeatureBank {
     /// Number of images.
     pub fn len(&self) -> usize {
         let per: usize = self.shape.iter().product();
-        if per == 0 { 0 } else { self.values.len() / per }
+        self.values.len().checked_div(per).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {

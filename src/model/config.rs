@@ -82,7 +82,7 @@ impl ModelConfig {
     /// Check the configuration and derive every map's shape.
     pub fn shapes(&self) -> Result<Shapes, ConfigError> {
         let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
-        if self.patch % 2 == 0 || self.band % 2 == 0 {
+        if self.patch.is_multiple_of(2) || self.band.is_multiple_of(2) {
             return bad("patch and band must be odd");
         }
         if self.sigma_eps <= 0.0 || !self.sigma_eps.is_finite() {

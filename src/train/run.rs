@@ -288,7 +288,7 @@ fn run_loop(
             });
             let epoch_done = state.batch_in_epoch == batches_per_epoch;
             if cfg.validate_every > 0
-                && (state.step % cfg.validate_every as u64 == 0
+                && (state.step.is_multiple_of(cfg.validate_every as u64)
                     || epoch_done
                     || state.step == total_steps)
             {
@@ -305,7 +305,7 @@ fn run_loop(
                 break; // the next epoch draws new pairs
             }
             if state.step == total_steps
-                || (cfg.checkpoint_every > 0 && state.step % cfg.checkpoint_every as u64 == 0)
+                || (cfg.checkpoint_every > 0 && state.step.is_multiple_of(cfg.checkpoint_every as u64))
             {
                 save(state, &net, &optim, &mut session_start, emit)?;
             }
