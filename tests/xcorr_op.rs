@@ -30,10 +30,21 @@ struct Run {
     gy: Vec<f32>,
 }
 
-/// Forward and backward through `f` on the autodiff twin of `device`.
+/// Forward and backward through `f` on the autodiff twin of `device` (band 5).
 fn run(
     device: &Device,
     dims: [usize; 4],
+    inputs: (&[f32], &[f32], &[f32]),
+    f: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>,
+) -> Run {
+    run_band(device, dims, 5, inputs, f)
+}
+
+/// [`run`] for a band of `band` rows.
+fn run_band(
+    device: &Device,
+    dims: [usize; 4],
+    band: usize,
     (x, y, wt): (&[f32], &[f32], &[f32]),
     f: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>,
 ) -> Run {
@@ -41,9 +52,9 @@ fn run(
     let [b, c, h, w] = dims;
     let xt = tensor4(x.to_vec(), dims, &ad).require_grad();
     let yt = tensor4(y.to_vec(), dims, &ad).require_grad();
-    let out = f(xt.clone(), yt.clone()); // [B, C*5*W, H, W]
-    assert_eq!(out.dims(), [b, c * 5 * w, h, w]);
-    let wt = tensor4(wt.to_vec(), [b, c * 5 * w, h, w], &ad);
+    let out = f(xt.clone(), yt.clone()); // [B, C*D*W, H, W]
+    assert_eq!(out.dims(), [b, c * band * w, h, w]);
+    let wt = tensor4(wt.to_vec(), [b, c * band * w, h, w], &ad);
     let grads = (out.clone() * wt).sum().backward();
     Run {
         out: to_vec(out),
@@ -103,6 +114,55 @@ fn flex_op_matches_reference_outputs_and_gradients() {
 fn wgpu_op_matches_reference_outputs_and_gradients() {
     let Some(gpu) = gpu_device() else { return };
     op_matches_reference_on(&gpu, "wgpu");
+}
+
+/// Other patch sides and bands (including the host kernel's generic-length path, P = 9).
+fn other_geometries_on(device: &Device, label: &str) {
+    let dims = [2, 3, 11, 7];
+    let [b, c, h, w] = dims;
+    for (patch, band) in [(3, 3), (7, 5), (9, 3), (5, 1)] {
+        let geo = XcorrGeometry {
+            patch,
+            band,
+            eps: 0.01,
+        };
+        let x = edgy_input(dims, 80 + patch as u64);
+        let y = edgy_input(dims, 90 + band as u64);
+        let wt = random_values(b * c * band * w * h * w, 7);
+        let inputs = (x.as_slice(), y.as_slice(), wt.as_slice());
+        let want = run_band(&Device::flex(), dims, band, inputs, |x, y| {
+            xcorr_reference(x, y, &geo)
+        });
+        let got = run_band(device, dims, band, inputs, |x, y| {
+            xcorr_op(x, y, &geo).expect("op covers this device")
+        });
+        let errs = [
+            rel_l2(&got.out, &want.out),
+            rel_l2(&got.gx, &want.gx),
+            rel_l2(&got.gy, &want.gy),
+        ];
+        eprintln!(
+            "{label} P={patch} D={band}: out {:.2e}, dx {:.2e}, dy {:.2e}",
+            errs[0], errs[1], errs[2]
+        );
+        assert!(
+            errs[0] < 1e-5,
+            "{label} P={patch} D={band}: output {}",
+            errs[0]
+        );
+        assert!(
+            errs[1] < 1e-4 && errs[2] < 1e-4,
+            "{label} P={patch} D={band}: {errs:?}"
+        );
+    }
+}
+
+#[test]
+fn other_geometries_match_reference() {
+    other_geometries_on(&Device::flex(), "flex");
+    if let Some(gpu) = gpu_device() {
+        other_geometries_on(&gpu, "wgpu");
+    }
 }
 
 /// The op's backward called on its own (no autodiff) gives the autodiff gradients.

@@ -45,7 +45,12 @@ impl DatasetBrowser {
 
     /// Draw the window; returns the picked sample.
     #[must_use]
-    pub fn show(&mut self, ctx: &egui::Context, dataset: Option<&Dataset>, thumbs: &mut ThumbCache) -> Option<(BrowseTarget, Sample)> {
+    pub fn show(
+        &mut self,
+        ctx: &egui::Context,
+        dataset: Option<&Dataset>,
+        thumbs: &mut ThumbCache,
+    ) -> Option<(BrowseTarget, Sample)> {
         let target = self.target?;
         let mut open = true;
         let mut picked = None;
@@ -59,10 +64,11 @@ impl DatasetBrowser {
                     ui.label("No dataset loaded: open one with the dataset button in the top bar.");
                     return;
                 };
-                let splits: Vec<Split> = [Split::Train, Split::Query, Split::Gallery, Split::Unsplit]
-                    .into_iter()
-                    .filter(|s| ds.samples.iter().any(|x| x.split == *s))
-                    .collect();
+                let splits: Vec<Split> =
+                    [Split::Train, Split::Query, Split::Gallery, Split::Unsplit]
+                        .into_iter()
+                        .filter(|s| ds.samples.iter().any(|x| x.split == *s))
+                        .collect();
                 let split = match self.split.filter(|s| splits.contains(s)) {
                     Some(s) => s,
                     None => splits.first().copied().unwrap_or(Split::Unsplit),
@@ -75,7 +81,11 @@ impl DatasetBrowser {
                     }
                     ui.separator();
                     ui.label("identity");
-                    ui.add(egui::TextEdit::singleline(&mut self.filter).desired_width(60.0).hint_text("any"));
+                    ui.add(
+                        egui::TextEdit::singleline(&mut self.filter)
+                            .desired_width(60.0)
+                            .hint_text("any"),
+                    );
                 });
                 let want: Option<i64> = self.filter.trim().parse().ok();
                 let items: Vec<&Sample> = ds
@@ -86,26 +96,32 @@ impl DatasetBrowser {
                     .collect();
                 ui.label(format!("{} images", items.len()));
                 let spacing = ui.spacing().item_spacing;
-                let per_row = ((ui.available_width() + spacing.x) / (CELL.x + 8.0 + spacing.x)).floor().max(1.0) as usize;
+                let per_row = ((ui.available_width() + spacing.x) / (CELL.x + 8.0 + spacing.x))
+                    .floor()
+                    .max(1.0) as usize;
                 let rows = items.len().div_ceil(per_row);
-                egui::ScrollArea::vertical().auto_shrink([false, false]).show_rows(ui, CELL.y + 18.0, rows, |ui, range| {
-                    for row in range {
-                        ui.horizontal(|ui| {
-                            for s in items.iter().skip(row * per_row).take(per_row) {
-                                ui.vertical(|ui| {
-                                    ui.set_width(CELL.x + 8.0);
-                                    let r = thumbnail(ui, thumbs, &s.path, CELL).on_hover_text(s.path.display().to_string());
-                                    let id = s.identity.map_or("?".into(), |i| i.to_string());
-                                    let cam = s.camera.map_or(String::new(), |c| format!(" c{c}"));
-                                    ui.small(format!("{id}{cam}"));
-                                    if r.clicked() {
-                                        picked = Some((target, (*s).clone()));
-                                    }
-                                });
-                            }
-                        });
-                    }
-                });
+                egui::ScrollArea::vertical()
+                    .auto_shrink([false, false])
+                    .show_rows(ui, CELL.y + 18.0, rows, |ui, range| {
+                        for row in range {
+                            ui.horizontal(|ui| {
+                                for s in items.iter().skip(row * per_row).take(per_row) {
+                                    ui.vertical(|ui| {
+                                        ui.set_width(CELL.x + 8.0);
+                                        let r = thumbnail(ui, thumbs, &s.path, CELL)
+                                            .on_hover_text(s.path.display().to_string());
+                                        let id = s.identity.map_or("?".into(), |i| i.to_string());
+                                        let cam =
+                                            s.camera.map_or(String::new(), |c| format!(" c{c}"));
+                                        ui.small(format!("{id}{cam}"));
+                                        if r.clicked() {
+                                            picked = Some((target, (*s).clone()));
+                                        }
+                                    });
+                                }
+                            });
+                        }
+                    });
             });
         if !open || picked.is_some() {
             self.target = None;

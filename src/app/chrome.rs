@@ -20,8 +20,14 @@ const ERROR_LOG: usize = 50;
 
 /// The keyboard shortcuts, as listed in the help window.
 pub const SHORTCUTS: [(&str, &str); 11] = [
-    ("Ctrl+1 … Ctrl+5", "switch tabs (Compare, Gallery, Feature maps, Correlation, Training)"),
-    ("Ctrl+O", "open an image (Compare: slot A; Gallery: query; Training: dataset)"),
+    (
+        "Ctrl+1 … Ctrl+5",
+        "switch tabs (Compare, Gallery, Feature maps, Correlation, Training)",
+    ),
+    (
+        "Ctrl+O",
+        "open an image (Compare: slot A; Gallery: query; Training: dataset)",
+    ),
     ("Ctrl+Shift+O", "open a model folder"),
     ("Ctrl+D", "open a dataset folder"),
     ("Ctrl+R", "compare again / rank again"),
@@ -30,7 +36,10 @@ pub const SHORTCUTS: [(&str, &str); 11] = [
     ("Space", "pause / resume training (Training)"),
     ("Esc", "cancel the running ranking or evaluation"),
     ("F1", "this help"),
-    ("drag and drop", "images onto Compare (over B for slot B) or Gallery; folders as dataset or model"),
+    (
+        "drag and drop",
+        "images onto Compare (over B for slot B) or Gallery; folders as dataset or model",
+    ),
 ];
 
 /// What the top bar asks for.
@@ -85,7 +94,9 @@ impl Chrome {
                 ui.heading(RichText::new(super::APP_NAME).strong());
                 ui.separator();
                 for (i, tab) in Tab::ALL.into_iter().enumerate() {
-                    let r = ui.selectable_label(persisted.tab == tab, tab.to_string()).on_hover_text(format!("Ctrl+{}", i + 1));
+                    let r = ui
+                        .selectable_label(persisted.tab == tab, tab.to_string())
+                        .on_hover_text(format!("Ctrl+{}", i + 1));
                     if r.clicked() {
                         persisted.tab = tab;
                     }
@@ -113,13 +124,24 @@ impl Chrome {
                     }
                 })
                 .response
-                .on_hover_text(model.dir.as_ref().map(|d| d.display().to_string()).unwrap_or_else(|| "no model".into()));
+                .on_hover_text(
+                    model
+                        .dir
+                        .as_ref()
+                        .map(|d| d.display().to_string())
+                        .unwrap_or_else(|| "no model".into()),
+                );
                 let backend = model.backend.as_deref().unwrap_or("backend: starting");
-                ui.label(RichText::new(backend).weak()).on_hover_text("the device the workers run on (--backend auto|gpu|cpu)");
+                ui.label(RichText::new(backend).weak())
+                    .on_hover_text("the device the workers run on (--backend auto|gpu|cpu)");
                 ui.separator();
                 let ds_text = match (dataset_loading, dataset) {
                     (Some(d), _) => format!("dataset: {} (scanning…)", short_path(d, 2)),
-                    (None, Some(ds)) => format!("dataset: {} ({} images)", short_path(&ds.root, 2), ds.samples.len()),
+                    (None, Some(ds)) => format!(
+                        "dataset: {} ({} images)",
+                        short_path(&ds.root, 2),
+                        ds.samples.len()
+                    ),
                     (None, None) => "dataset: none".into(),
                 };
                 ui.menu_button(ds_text, |ui| {
@@ -145,14 +167,22 @@ impl Chrome {
                     }
                 });
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    if ui.button("?").on_hover_text("help and shortcuts (F1)").clicked() {
+                    if ui
+                        .button("?")
+                        .on_hover_text("help and shortcuts (F1)")
+                        .clicked()
+                    {
                         self.help_open = !self.help_open;
                     }
                     let theme_label = match persisted.theme {
                         ThemeChoice::Dark => "Light theme",
                         ThemeChoice::Light => "Dark theme",
                     };
-                    if ui.button(theme_label).on_hover_text("toggle the theme (Ctrl+T)").clicked() {
+                    if ui
+                        .button(theme_label)
+                        .on_hover_text("toggle the theme (Ctrl+T)")
+                        .clicked()
+                    {
                         out.push(TopAction::Theme);
                     }
                 });
@@ -163,7 +193,12 @@ impl Chrome {
 
     /// The status bar: job progress with Cancel, training line, last error or note.
     #[must_use]
-    pub fn status_bar(&mut self, ui: &mut egui::Ui, jobs: &Jobs, training: Option<&str>) -> Vec<Action> {
+    pub fn status_bar(
+        &mut self,
+        ui: &mut egui::Ui,
+        jobs: &Jobs,
+        training: Option<&str>,
+    ) -> Vec<Action> {
         let mut out = Vec::new();
         egui::Panel::bottom("status-bar").show(ui, |ui| {
             ui.horizontal(|ui| {
@@ -174,7 +209,11 @@ impl Chrome {
                         Some(p) if p.total > 0 => {
                             let frac = p.done as f32 / p.total as f32;
                             ui.label(format!("{}: {}", job.kind.name(), p.stage));
-                            ui.add(egui::ProgressBar::new(frac).desired_width(220.0).text(format!("{}/{} · {secs:.0}s", p.done, p.total)));
+                            ui.add(
+                                egui::ProgressBar::new(frac)
+                                    .desired_width(220.0)
+                                    .text(format!("{}/{} · {secs:.0}s", p.done, p.total)),
+                            );
                         }
                         _ => {
                             ui.label(format!("{} · {secs:.1}s", job.kind.name()));
@@ -183,7 +222,12 @@ impl Chrome {
                     if jobs.queued() > 1 {
                         ui.label(RichText::new(format!("+{} queued", jobs.queued() - 1)).weak());
                     }
-                    if jobs.cancellable() && ui.button("Cancel").on_hover_text("stop this job (Esc)").clicked() {
+                    if jobs.cancellable()
+                        && ui
+                            .button("Cancel")
+                            .on_hover_text("stop this job (Esc)")
+                            .clicked()
+                    {
                         out.push(Action::Cancel);
                     }
                     ui.separator();
@@ -193,7 +237,9 @@ impl Chrome {
                     ui.separator();
                 }
                 if let Some(err) = self.error.clone() {
-                    ui.label(RichText::new(format!("Error: {err}")).color(ui.visuals().error_fg_color));
+                    ui.label(
+                        RichText::new(format!("Error: {err}")).color(ui.visuals().error_fg_color),
+                    );
                     if ui.small_button("x").on_hover_text("dismiss").clicked() {
                         self.error = None;
                     }
@@ -217,25 +263,32 @@ impl Chrome {
 
     /// The help window (shortcuts, frame times) and the error log.
     pub fn help_window(&mut self, ctx: &egui::Context, frames: &FrameStats) {
-        egui::Window::new("Help").open(&mut self.help_open).resizable(false).show(ctx, |ui| {
-            ui.label("Keyboard shortcuts");
-            egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
-                for (keys, what) in SHORTCUTS {
-                    ui.label(RichText::new(keys).monospace());
-                    ui.label(what);
-                    ui.end_row();
-                }
+        egui::Window::new("Help")
+            .open(&mut self.help_open)
+            .resizable(false)
+            .show(ctx, |ui| {
+                ui.label("Keyboard shortcuts");
+                egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
+                    for (keys, what) in SHORTCUTS {
+                        ui.label(RichText::new(keys).monospace());
+                        ui.label(what);
+                        ui.end_row();
+                    }
+                });
+                ui.separator();
+                ui.label(frames.summary());
             });
-            ui.separator();
-            ui.label(frames.summary());
-        });
-        egui::Window::new("Errors").open(&mut self.log_open).show(ctx, |ui| {
-            egui::ScrollArea::vertical().max_height(300.0).show(ui, |ui| {
-                for e in self.errors.iter().rev() {
-                    ui.label(RichText::new(e).color(Color32::from_rgb(220, 90, 90)));
-                }
+        egui::Window::new("Errors")
+            .open(&mut self.log_open)
+            .show(ctx, |ui| {
+                egui::ScrollArea::vertical()
+                    .max_height(300.0)
+                    .show(ui, |ui| {
+                        for e in self.errors.iter().rev() {
+                            ui.label(RichText::new(e).color(Color32::from_rgb(220, 90, 90)));
+                        }
+                    });
             });
-        });
     }
 }
 
@@ -276,7 +329,10 @@ fn mean_max(q: &VecDeque<f32>) -> (f32, f32) {
     if q.is_empty() {
         return (0.0, 0.0);
     }
-    (q.iter().sum::<f32>() / q.len() as f32, q.iter().copied().fold(0.0, f32::max))
+    (
+        q.iter().sum::<f32>() / q.len() as f32,
+        q.iter().copied().fold(0.0, f32::max),
+    )
 }
 
 impl FrameStats {
@@ -309,7 +365,12 @@ impl FrameStats {
 }
 
 /// Crop a window screenshot to `rect` (points) and write it as PNG.
-pub fn save_screenshot(image: &egui::ColorImage, rect: egui::Rect, ppp: f32, path: &Path) -> Result<(), String> {
+pub fn save_screenshot(
+    image: &egui::ColorImage,
+    rect: egui::Rect,
+    ppp: f32,
+    path: &Path,
+) -> Result<(), String> {
     let [w, h] = image.size;
     let clamp = |v: f32, hi: usize| (v * ppp).round().clamp(0.0, hi as f32) as usize;
     let (x0, y0) = (clamp(rect.min.x, w), clamp(rect.min.y, h));

@@ -65,7 +65,11 @@ impl CompareView {
             self.slot(ui, cx, Slot::A, &mut out);
             ui.vertical(|ui| {
                 ui.add_space(CROP_SIZE.y * SLOT_SCALE / 2.0);
-                if ui.button("Swap A <-> B").on_hover_text("swap A and B (Ctrl+S)").clicked() {
+                if ui
+                    .button("Swap A <-> B")
+                    .on_hover_text("swap A and B (Ctrl+S)")
+                    .clicked()
+                {
                     out.push(Action::SwapPair);
                 }
             });
@@ -78,10 +82,26 @@ impl CompareView {
     }
 
     /// One image slot; returns its rectangle.
-    fn slot(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>, slot: Slot, out: &mut Vec<Action>) -> Rect {
+    fn slot(
+        &mut self,
+        ui: &mut egui::Ui,
+        cx: &mut ViewCtx<'_>,
+        slot: Slot,
+        out: &mut Vec<Action>,
+    ) -> Rect {
         let (name, pick, browse, path) = match slot {
-            Slot::A => ("A", Pick::CompareA, BrowseTarget::CompareA, cx.pair.a.clone()),
-            Slot::B => ("B", Pick::CompareB, BrowseTarget::CompareB, cx.pair.b.clone()),
+            Slot::A => (
+                "A",
+                Pick::CompareA,
+                BrowseTarget::CompareA,
+                cx.pair.a.clone(),
+            ),
+            Slot::B => (
+                "B",
+                Pick::CompareB,
+                BrowseTarget::CompareB,
+                cx.pair.b.clone(),
+            ),
         };
         ui.vertical(|ui| {
             ui.set_width(CROP_SIZE.x * SLOT_SCALE + 24.0);
@@ -98,28 +118,54 @@ impl CompareView {
                 }
                 None => {
                     painter.rect_filled(rect, 4.0, ui.visuals().faint_bg_color);
-                    painter.text(rect.center(), egui::Align2::CENTER_CENTER, "drop an image\nor open one", egui::FontId::proportional(13.0), ui.visuals().weak_text_color());
+                    painter.text(
+                        rect.center(),
+                        egui::Align2::CENTER_CENTER,
+                        "drop an image\nor open one",
+                        egui::FontId::proportional(13.0),
+                        ui.visuals().weak_text_color(),
+                    );
                 }
             }
             let hovering_files = ui.ctx().input(|i| !i.raw.hovered_files.is_empty());
-            let pointer_here = ui.ctx().input(|i| i.pointer.hover_pos()).is_some_and(|p| rect.contains(p));
+            let pointer_here = ui
+                .ctx()
+                .input(|i| i.pointer.hover_pos())
+                .is_some_and(|p| rect.contains(p));
             if hovering_files && (pointer_here || (slot == Slot::A && self.b_rect.is_none())) {
-                painter.rect_stroke(rect, 4.0, egui::Stroke::new(3.0, ui.visuals().selection.bg_fill), egui::StrokeKind::Inside);
+                painter.rect_stroke(
+                    rect,
+                    4.0,
+                    egui::Stroke::new(3.0, ui.visuals().selection.bg_fill),
+                    egui::StrokeKind::Inside,
+                );
             }
             if response.clicked() {
                 out.push(Action::Pick(pick));
             }
             ui.horizontal(|ui| {
-                if ui.button("Open…").on_hover_text("choose an image file").clicked() {
+                if ui
+                    .button("Open…")
+                    .on_hover_text("choose an image file")
+                    .clicked()
+                {
                     out.push(Action::Pick(pick));
                 }
-                if ui.add_enabled(cx.dataset.is_some(), egui::Button::new("Dataset…")).on_hover_text("pick from the loaded dataset").clicked() {
+                if ui
+                    .add_enabled(cx.dataset.is_some(), egui::Button::new("Dataset…"))
+                    .on_hover_text("pick from the loaded dataset")
+                    .clicked()
+                {
                     out.push(Action::Browse(browse));
                 }
                 if !cx.persisted.recent_files.is_empty() {
                     ui.menu_button("Recent", |ui| {
                         for f in cx.persisted.recent_files.clone() {
-                            if ui.button(file_name(&f)).on_hover_text(f.display().to_string()).clicked() {
+                            if ui
+                                .button(file_name(&f))
+                                .on_hover_text(f.display().to_string())
+                                .clicked()
+                            {
                                 out.push(Action::SetImage(slot, f));
                                 ui.close();
                             }
@@ -128,13 +174,17 @@ impl CompareView {
                 }
             });
             if let Some(p) = &path {
-                ui.label(RichText::new(file_name(p)).small()).on_hover_text(p.display().to_string());
+                ui.label(RichText::new(file_name(p)).small())
+                    .on_hover_text(p.display().to_string());
                 if let Some(labels) = labels_of(cx, p) {
                     ui.label(RichText::new(labels).small().weak());
                 }
             }
             if let Some(reason) = failure {
-                ui.label(RichText::new(format!("cannot show this file: {reason}")).color(ui.visuals().error_fg_color));
+                ui.label(
+                    RichText::new(format!("cannot show this file: {reason}"))
+                        .color(ui.visuals().error_fg_color),
+                );
             }
             rect
         })
@@ -148,18 +198,29 @@ impl CompareView {
             (Some(r), _) => {
                 let p = r.p_same;
                 let same = p >= cx.persisted.threshold;
-                ui.label(RichText::new(format!("p(same) = {p:.3}")).size(34.0).strong());
+                ui.label(
+                    RichText::new(format!("p(same) = {p:.3}"))
+                        .size(34.0)
+                        .strong(),
+                );
                 probability_bar(ui, p, cx.persisted.threshold, 320.0);
                 let (text, color) = if same {
                     ("same person", Color32::from_rgb(60, 180, 90))
                 } else {
                     ("different people", Color32::from_rgb(220, 80, 70))
                 };
-                ui.label(RichText::new(format!("verdict: {text}")).size(20.0).color(color));
+                ui.label(
+                    RichText::new(format!("verdict: {text}"))
+                        .size(20.0)
+                        .color(color),
+                );
                 ui.label(RichText::new(format!("{:.1} ms on {}", r.millis, r.backend)).weak());
             }
             (None, Some(e)) => {
-                ui.label(RichText::new(format!("cannot compare: {e}")).color(ui.visuals().error_fg_color));
+                ui.label(
+                    RichText::new(format!("cannot compare: {e}"))
+                        .color(ui.visuals().error_fg_color),
+                );
             }
             (None, None) if running => {
                 ui.horizontal(|ui| {
@@ -176,7 +237,11 @@ impl CompareView {
         }
         ui.add_space(8.0);
         ui.add(egui::Slider::new(&mut cx.persisted.threshold, 0.0..=1.0).text("threshold"));
-        if ui.add_enabled(cx.pair.both().is_some(), egui::Button::new("Compare again")).on_hover_text("Ctrl+R").clicked() {
+        if ui
+            .add_enabled(cx.pair.both().is_some(), egui::Button::new("Compare again"))
+            .on_hover_text("Ctrl+R")
+            .clicked()
+        {
             out.push(Action::CompareAgain);
         }
     }
@@ -185,7 +250,9 @@ impl CompareView {
 /// "identity 12 · camera 3" for a dataset image.
 fn labels_of(cx: &ViewCtx<'_>, path: &Path) -> Option<String> {
     let s = cx.dataset?.samples.iter().find(|s| s.path == path)?;
-    let id = s.identity.map_or("identity ?".into(), |i| format!("identity {i}"));
+    let id = s
+        .identity
+        .map_or("identity ?".into(), |i| format!("identity {i}"));
     let cam = s.camera.map_or(String::new(), |c| format!(" · camera {c}"));
     Some(format!("{id}{cam} · {}", s.split))
 }
@@ -195,10 +262,21 @@ fn probability_bar(ui: &mut egui::Ui, p: f32, threshold: f32, width: f32) {
     let (rect, _) = ui.allocate_exact_size(vec2(width, 18.0), Sense::hover());
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 4.0, ui.visuals().extreme_bg_color);
-    let p = if p.is_finite() { p.clamp(0.0, 1.0) } else { 0.0 };
+    let p = if p.is_finite() {
+        p.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let filled = Rect::from_min_max(rect.min, pos2(rect.left() + p * width, rect.bottom()));
-    let color = if p >= threshold { Color32::from_rgb(60, 170, 90) } else { Color32::from_rgb(200, 80, 70) };
+    let color = if p >= threshold {
+        Color32::from_rgb(60, 170, 90)
+    } else {
+        Color32::from_rgb(200, 80, 70)
+    };
     painter.rect_filled(filled, 4.0, color);
     let x = rect.left() + threshold.clamp(0.0, 1.0) * width;
-    painter.line_segment([pos2(x, rect.top() - 3.0), pos2(x, rect.bottom() + 3.0)], egui::Stroke::new(2.0, ui.visuals().strong_text_color()));
+    painter.line_segment(
+        [pos2(x, rect.top() - 3.0), pos2(x, rect.bottom() + 3.0)],
+        egui::Stroke::new(2.0, ui.visuals().strong_text_color()),
+    );
 }

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use eframe::egui::{self, Color32, Pos2, Rect, RichText, Sense, Stroke, StrokeKind, pos2, vec2};
 
+use super::volume::{Volume, cell_at, cell_rect, geometry};
 use super::widgets::{CROP_SIZE, color_of, format_value, legend, paint_thumbnail};
 use super::{Action, ViewCtx};
-use crate::model::xcorr::direct::{PatchStats, Plane, XcorrGeometry, band_patch, ncc};
-use crate::protocol::{Branch, Trace, TracedMap};
+use crate::model::xcorr::direct::{PatchStats, XcorrGeometry, ncc};
+use crate::protocol::Trace;
 use crate::viz::{Colormap, ValueRange};
 
 /// Crops are drawn this many times the network's 60 x 160.
@@ -42,113 +43,6 @@ impl Default for CorrelationView {
     }
 }
 
-/// The maps the view needs, checked against each other and the geometry.
-struct Volume<'a> {
-    a: &'a TracedMap,
-    b: &'a TracedMap,
-    xcorr: &'a TracedMap,
-    c: usize,
-    h: usize,
-    w: usize,
-    geo: XcorrGeometry,
-}
-
-impl<'a> Volume<'a> {
-    fn new(trace: &'a Trace, geo: XcorrGeometry) -> Result<Self, String> {
-        let get = |name: &str, branch| trace.get(name, branch).ok_or_else(|| format!("the trace has no {name} ({})", branch_name(branch)));
-        let (a, b, xcorr) = (get("pool2", Branch::A)?, get("pool2", Branch::B)?, get("xcorr", Branch::Pair)?);
-        let [c, h, w] = a.shape[..] else {
-            return Err(format!("pool2 has shape {:?}, expected [C, H, W]", a.shape));
-        };
-        let depth = geo.depth(c, w);
-        let ok = c > 0
-            && h > 0
-            && w > 0
-            && geo.band > 0
-            && geo.patch > 0
-            && b.shape == a.shape
-            && xcorr.shape == [depth, h, w]
-            && a.data.len() == c * h * w
-            && b.data.len() == a.data.len()
-            && xcorr.data.len() == depth * h * w;
-        if !ok {
-            return Err(format!(
-                "shapes do not fit the correlation geometry (patch {}, band {}): pool2 {:?} / {:?}, xcorr {:?}",
-                geo.patch, geo.band, a.shape, b.shape, xcorr.shape
-            ));
-        }
-        Ok(Self { a, b, xcorr, c, h, w, geo })
-    }
-
-    /// `xcorr[d, y, x]`.
-    fn at(&self, d: usize, y: usize, x: usize) -> f32 {
-        self.xcorr.data.get((d * self.h + y) * self.w + x).copied().unwrap_or(f32::NAN)
-    }
-
-    /// Correlation of A's position `(y, x)` with B's band cell `(dy, x')` in channel `c`.
-    fn band(&self, c: usize, dy: usize, xp: usize, (y, x): (usize, usize)) -> f32 {
-        self.at(self.geo.depth_index(c, dy, xp, self.w), y, x)
-    }
-
-    /// The band value for `channel`, or the channel average.
-    fn band_value(&self, channel: Option<usize>, dy: usize, xp: usize, pos: (usize, usize)) -> f32 {
-        match channel {
-            Some(c) => self.band(c, dy, xp, pos),
-            None => (0..self.c).map(|c| self.band(c, dy, xp, pos)).sum::<f32>() / self.c.max(1) as f32,
-        }
-    }
-
-    /// The channel whose patch of A at `pos` varies most (a dead ReLU channel explains
-    /// nothing, so the view starts on a lively one).
-    fn liveliest_channel(&self, (y, x): (usize, usize)) -> usize {
-        (0..self.c)
-            .map(|c| (c, Self::plane(self.a, c, self.h, self.w).patch(y as isize, x as isize, &self.geo).std))
-            .fold((0, f64::MIN), |best, (c, s)| if s > best.1 { (c, s) } else { best })
-            .0
-    }
-
-    fn plane<'p>(map: &'p TracedMap, c: usize, h: usize, w: usize) -> Plane<'p> {
-        Plane { data: map.data.get(c * h * w..(c + 1) * h * w).unwrap_or(&[]), h, w }
-    }
-
-    /// The formula's patches for `(c, dy, x')` at `pos`.
-    fn patches(&self, (c, dy, xp): (usize, usize, usize), (y, x): (usize, usize)) -> (PatchStats, PatchStats) {
-        let pa = Self::plane(self.a, c, self.h, self.w);
-        let pb = Self::plane(self.b, c, self.h, self.w);
-        (pa.patch(y as isize, x as isize, &self.geo), band_patch(&pb, y, dy, xp, &self.geo))
-    }
-}
-
-/// The correlation geometry of a model configuration (the authors' when unknown).
-pub fn geometry(config: Option<&crate::model::ModelConfig>) -> XcorrGeometry {
-    config.map_or_else(XcorrGeometry::default, |c| XcorrGeometry {
-        patch: c.patch,
-        band: c.band,
-        eps: c.sigma_eps,
-    })
-}
-
-fn branch_name(b: Branch) -> &'static str {
-    b.as_str()
-}
-
-/// Rectangle of feature cell `(row, col)` of an `h x w` grid drawn over `rect`.
-fn cell_rect(rect: Rect, h: usize, w: usize, row: f32, col: f32, rows: f32, cols: f32) -> Rect {
-    let ch = rect.height() / h as f32;
-    let cw = rect.width() / w as f32;
-    Rect::from_min_size(pos2(rect.left() + col * cw, rect.top() + row * ch), vec2(cols * cw, rows * ch)).intersect(rect)
-}
-
-/// The feature cell under `p` in an `h x w` grid over `rect`.
-fn cell_at(rect: Rect, h: usize, w: usize, p: Pos2) -> Option<(usize, usize)> {
-    if !rect.contains(p) {
-        return None;
-    }
-    let row = ((p.y - rect.top()) / rect.height() * h as f32) as usize;
-    let col = ((p.x - rect.left()) / rect.width() * w as f32) as usize;
-    Some((row.min(h - 1), col.min(w - 1)))
-}
-
 impl CorrelationView {
     /// A new trace arrived.
     pub fn set_trace(&mut self, trace: Arc<Trace>, geo: XcorrGeometry) {
@@ -163,14 +57,21 @@ impl CorrelationView {
     #[must_use]
     pub fn ui(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>) -> Vec<Action> {
         let Some(trace) = self.trace.clone() else {
-            ui.label(if cx.pair.both().is_some() { "tracing the pair…" } else { "Choose two images in Compare to explore their correlation." });
+            ui.label(if cx.pair.both().is_some() {
+                "tracing the pair…"
+            } else {
+                "Choose two images in Compare to explore their correlation."
+            });
             return Vec::new();
         };
         let geo = geometry(cx.model.config.as_ref());
         let vol = match Volume::new(&trace, geo) {
             Ok(v) => v,
             Err(e) => {
-                ui.label(RichText::new(format!("cannot explain this trace: {e}")).color(ui.visuals().error_fg_color));
+                ui.label(
+                    RichText::new(format!("cannot explain this trace: {e}"))
+                        .color(ui.visuals().error_fg_color),
+                );
                 return Vec::new();
             }
         };
@@ -179,28 +80,37 @@ impl CorrelationView {
         ui.horizontal(|ui| {
             super::widgets::colormap_picker(ui, &mut cx.persisted.colormap);
             ui.add(egui::Slider::new(&mut self.alpha, 0.0..=1.0).text("overlay opacity"));
-            ui.label(format!("position A (y {}, x {}) of {}x{}", self.pos.0, self.pos.1, vol.h, vol.w));
+            ui.label(format!(
+                "position A (y {}, x {}) of {}x{}",
+                self.pos.0, self.pos.1, vol.h, vol.w
+            ));
         });
         ui.separator();
-        egui::ScrollArea::both().auto_shrink([false, false]).show(ui, |ui| {
-            ui.horizontal_top(|ui| {
-                self.image_a(ui, cx, &vol);
-                self.image_b(ui, cx, &vol, cmap);
-                ui.vertical(|ui| {
-                    self.channel_maps(ui, &vol, cmap);
-                    ui.add_space(10.0);
-                    self.slice_browser(ui, &vol, cmap);
+        egui::ScrollArea::both()
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                ui.horizontal_top(|ui| {
+                    self.image_a(ui, cx, &vol);
+                    self.image_b(ui, cx, &vol, cmap);
+                    ui.vertical(|ui| {
+                        self.channel_maps(ui, &vol, cmap);
+                        ui.add_space(10.0);
+                        self.slice_browser(ui, &vol, cmap);
+                    });
+                    ui.separator();
+                    self.formula(ui, &vol);
                 });
-                ui.separator();
-                self.formula(ui, &vol);
             });
-        });
         Vec::new()
     }
 
     fn clamp(&mut self, v: &Volume<'_>) {
         self.pos = (self.pos.0.min(v.h - 1), self.pos.1.min(v.w - 1));
-        self.depth = (self.depth.0.min(v.c - 1), self.depth.1.min(v.geo.band - 1), self.depth.2.min(v.w - 1));
+        self.depth = (
+            self.depth.0.min(v.c - 1),
+            self.depth.1.min(v.geo.band - 1),
+            self.depth.2.min(v.w - 1),
+        );
         if self.channel.is_some_and(|c| c >= v.c) {
             self.channel = None;
         }
@@ -226,9 +136,26 @@ impl CorrelationView {
             }
             let (y, x) = self.pos;
             let r = (v.geo.patch / 2) as f32;
-            let patch = cell_rect(rect, v.h, v.w, y as f32 - r, x as f32 - r, v.geo.patch as f32, v.geo.patch as f32);
-            painter.rect_stroke(patch, 0.0, Stroke::new(2.0, Color32::from_rgb(255, 200, 0)), StrokeKind::Inside);
-            painter.rect_filled(cell_rect(rect, v.h, v.w, y as f32, x as f32, 1.0, 1.0), 0.0, Color32::from_rgba_unmultiplied(255, 60, 60, 200));
+            let patch = cell_rect(
+                rect,
+                v.h,
+                v.w,
+                y as f32 - r,
+                x as f32 - r,
+                v.geo.patch as f32,
+                v.geo.patch as f32,
+            );
+            painter.rect_stroke(
+                patch,
+                0.0,
+                Stroke::new(2.0, Color32::from_rgb(255, 200, 0)),
+                StrokeKind::Inside,
+            );
+            painter.rect_filled(
+                cell_rect(rect, v.h, v.w, y as f32, x as f32, 1.0, 1.0),
+                0.0,
+                Color32::from_rgba_unmultiplied(255, 60, 60, 200),
+            );
             if let Some(p) = response.interact_pointer_pos()
                 && response.clicked()
                 && let Some(cell) = cell_at(rect, v.h, v.w, p)
@@ -238,17 +165,28 @@ impl CorrelationView {
             if let Some(p) = response.hover_pos()
                 && let Some((cy, cx_)) = cell_at(rect, v.h, v.w, p)
             {
-                response.on_hover_text_at_pointer(format!("feature cell (y {cy}, x {cx_}); its {0}x{0} patch is outlined when selected", v.geo.patch));
+                response.on_hover_text_at_pointer(format!(
+                    "feature cell (y {cy}, x {cx_}); its {0}x{0} patch is outlined when selected",
+                    v.geo.patch
+                ));
             }
-            ui.small(format!("{}x{} feature grid; cell ≈ {:.1}x{:.1} px of the crop", v.h, v.w, 160.0 / v.h as f32, 60.0 / v.w as f32));
+            ui.small(format!(
+                "{}x{} feature grid; cell ≈ {:.1}x{:.1} px of the crop",
+                v.h,
+                v.w,
+                160.0 / v.h as f32,
+                60.0 / v.w as f32
+            ));
         });
     }
 
     fn image_b(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>, v: &Volume<'_>, cmap: Colormap) {
         ui.vertical(|ui| {
             ui.set_width(CROP_SIZE.x * CROP_SCALE + 8.0);
-            let what = self.channel.map_or("average of all channels".into(), |c| format!("channel {c}"));
-            ui.label(RichText::new(format!("Image B: band, {what}")).strong());
+            let what = self
+                .channel
+                .map_or("average".into(), |c| format!("channel {c}"));
+            ui.label(RichText::new(format!("Image B: band ({what})")).strong());
             let (rect, response) = ui.allocate_exact_size(CROP_SIZE * CROP_SCALE, Sense::click());
             if let Some(p) = &cx.pair.b {
                 paint_thumbnail(ui, cx.thumbs, p, rect);
@@ -264,18 +202,46 @@ impl CorrelationView {
                 for xp in 0..v.w {
                     let value = v.band_value(self.channel, dy, xp, self.pos);
                     let cell = cell_rect(rect, v.h, v.w, row as f32, xp as f32, 1.0, 1.0);
-                    painter.rect_filled(cell, 0.0, color_of(cmap, ValueRange::CORRELATION, value, alpha));
+                    painter.rect_filled(
+                        cell,
+                        0.0,
+                        color_of(cmap, ValueRange::CORRELATION, value, alpha),
+                    );
                 }
             }
             let (_, sdy, sxp) = self.depth;
             let srow = self.pos.0 as f32 + sdy as f32 - half as f32;
             let r = (v.geo.patch / 2) as f32;
-            painter.rect_stroke(cell_rect(rect, v.h, v.w, srow - r, sxp as f32 - r, v.geo.patch as f32, v.geo.patch as f32), 0.0, Stroke::new(2.0, Color32::from_rgb(0, 220, 255)), StrokeKind::Inside);
-            painter.rect_stroke(cell_rect(rect, v.h, v.w, srow, sxp as f32, 1.0, 1.0), 0.0, Stroke::new(2.0, Color32::WHITE), StrokeKind::Inside);
+            painter.rect_stroke(
+                cell_rect(
+                    rect,
+                    v.h,
+                    v.w,
+                    srow - r,
+                    sxp as f32 - r,
+                    v.geo.patch as f32,
+                    v.geo.patch as f32,
+                ),
+                0.0,
+                Stroke::new(2.0, Color32::from_rgb(0, 220, 255)),
+                StrokeKind::Inside,
+            );
+            painter.rect_stroke(
+                cell_rect(rect, v.h, v.w, srow, sxp as f32, 1.0, 1.0),
+                0.0,
+                Stroke::new(2.0, Color32::WHITE),
+                StrokeKind::Inside,
+            );
             let band_cell = |p: Pos2| -> Option<(usize, usize, f32)> {
                 let (row, col) = cell_at(rect, v.h, v.w, p)?;
                 let dy = row as isize - self.pos.0 as isize + half;
-                (0..v.geo.band as isize).contains(&dy).then(|| (dy as usize, col, v.band_value(self.channel, dy as usize, col, self.pos)))
+                (0..v.geo.band as isize).contains(&dy).then(|| {
+                    (
+                        dy as usize,
+                        col,
+                        v.band_value(self.channel, dy as usize, col, self.pos),
+                    )
+                })
             };
             if response.clicked()
                 && let Some((dy, xp, _)) = response.interact_pointer_pos().and_then(band_cell)
@@ -284,7 +250,11 @@ impl CorrelationView {
                 self.depth.2 = xp;
             }
             if let Some((dy, xp, value)) = response.hover_pos().and_then(band_cell) {
-                response.on_hover_text_at_pointer(format!("dy {:+}, x' {xp}: {}", dy as isize - half, format_value(value)));
+                response.on_hover_text_at_pointer(format!(
+                    "dy {:+}, x' {xp}: {}",
+                    dy as isize - half,
+                    format_value(value)
+                ));
             }
             legend(ui, cmap, ValueRange::CORRELATION, rect.width());
         });
@@ -305,12 +275,27 @@ impl CorrelationView {
                     for dy in 0..v.geo.band {
                         for xp in 0..v.w {
                             let value = v.band_value(channel, dy, xp, self.pos);
-                            let r = Rect::from_min_size(pos2(rect.left() + xp as f32 * cell, rect.top() + dy as f32 * cell), vec2(cell, cell));
-                            painter.rect_filled(r, 0.0, color_of(cmap, ValueRange::CORRELATION, value, 255));
+                            let r = Rect::from_min_size(
+                                pos2(
+                                    rect.left() + xp as f32 * cell,
+                                    rect.top() + dy as f32 * cell,
+                                ),
+                                vec2(cell, cell),
+                            );
+                            painter.rect_filled(
+                                r,
+                                0.0,
+                                color_of(cmap, ValueRange::CORRELATION, value, 255),
+                            );
                         }
                     }
                     if selected {
-                        painter.rect_stroke(rect, 0.0, Stroke::new(2.0, Color32::WHITE), StrokeKind::Inside);
+                        painter.rect_stroke(
+                            rect,
+                            0.0,
+                            Stroke::new(2.0, Color32::WHITE),
+                            StrokeKind::Inside,
+                        );
                     }
                     if response.clicked() {
                         clicked = Some(channel);
@@ -357,16 +342,35 @@ impl CorrelationView {
             }
             self.depth = (c, dy, xp);
             let cell = 7.0;
-            let (rect, response) = ui.allocate_exact_size(vec2(v.w as f32 * cell, v.h as f32 * cell), Sense::click());
+            let (rect, response) =
+                ui.allocate_exact_size(vec2(v.w as f32 * cell, v.h as f32 * cell), Sense::click());
             let painter = ui.painter_at(rect);
             for y in 0..v.h {
                 for x in 0..v.w {
-                    let r = Rect::from_min_size(pos2(rect.left() + x as f32 * cell, rect.top() + y as f32 * cell), vec2(cell, cell));
-                    painter.rect_filled(r, 0.0, color_of(cmap, ValueRange::CORRELATION, v.at(d, y, x), 255));
+                    let r = Rect::from_min_size(
+                        pos2(rect.left() + x as f32 * cell, rect.top() + y as f32 * cell),
+                        vec2(cell, cell),
+                    );
+                    painter.rect_filled(
+                        r,
+                        0.0,
+                        color_of(cmap, ValueRange::CORRELATION, v.at(d, y, x), 255),
+                    );
                 }
             }
-            let sel = Rect::from_min_size(pos2(rect.left() + self.pos.1 as f32 * cell, rect.top() + self.pos.0 as f32 * cell), vec2(cell, cell));
-            painter.rect_stroke(sel, 0.0, Stroke::new(2.0, Color32::WHITE), StrokeKind::Inside);
+            let sel = Rect::from_min_size(
+                pos2(
+                    rect.left() + self.pos.1 as f32 * cell,
+                    rect.top() + self.pos.0 as f32 * cell,
+                ),
+                vec2(cell, cell),
+            );
+            painter.rect_stroke(
+                sel,
+                0.0,
+                Stroke::new(2.0, Color32::WHITE),
+                StrokeKind::Inside,
+            );
             if let Some(p) = response.hover_pos()
                 && let Some((y, x)) = cell_at(rect, v.h, v.w, p)
             {
@@ -374,9 +378,15 @@ impl CorrelationView {
                 if response.clicked() {
                     self.pos = (y, x);
                 }
-                response.on_hover_text_at_pointer(format!("A position (y {y}, x {x}): {}", format_value(value)));
+                response.on_hover_text_at_pointer(format!(
+                    "A position (y {y}, x {x}): {}",
+                    format_value(value)
+                ));
             }
-            ui.small(format!("slice d = {d}: every A position vs B's patch at dy {:+}, x' {xp}, channel {c}", dy as i32 - half));
+            ui.small(format!(
+                "slice d = {d}: every A position vs B's patch at dy {:+}, x' {xp}, channel {c}",
+                dy as i32 - half
+            ));
         });
     }
 
@@ -425,62 +435,15 @@ impl CorrelationView {
 fn patch_table(ui: &mut egui::Ui, name: &str, s: &PatchStats, side: usize) {
     ui.vertical(|ui| {
         ui.label(RichText::new(format!("{name} values")).italics());
-        egui::Grid::new(format!("patch-{name}")).spacing(vec2(6.0, 2.0)).show(ui, |ui| {
-            for row in s.values.chunks(side.max(1)) {
-                for v in row {
-                    ui.label(RichText::new(format!("{v:7.3}")).monospace().size(11.0));
+        egui::Grid::new(format!("patch-{name}"))
+            .spacing(vec2(6.0, 2.0))
+            .show(ui, |ui| {
+                for row in s.values.chunks(side.max(1)) {
+                    for v in row {
+                        ui.label(RichText::new(format!("{v:7.3}")).monospace().size(11.0));
+                    }
+                    ui.end_row();
                 }
-                ui.end_row();
-            }
-        });
+            });
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::xcorr::xcorr_direct;
-
-    fn toy_trace(c: usize, h: usize, w: usize, geo: &XcorrGeometry) -> Trace {
-        let a: Vec<f32> = (0..c * h * w).map(|i| ((i * 37 % 11) as f32) * 0.1).collect();
-        let b: Vec<f32> = (0..c * h * w).map(|i| ((i * 13 % 7) as f32) * 0.2).collect();
-        let out = xcorr_direct(&a, &b, [1, c, h, w], geo);
-        Trace {
-            maps: vec![
-                TracedMap { name: "pool2", branch: Branch::A, shape: vec![c, h, w], data: a },
-                TracedMap { name: "pool2", branch: Branch::B, shape: vec![c, h, w], data: b },
-                TracedMap { name: "xcorr", branch: Branch::Pair, shape: vec![geo.depth(c, w), h, w], data: out },
-            ],
-        }
-    }
-
-    #[test]
-    fn formula_values_agree_with_the_volume() {
-        let geo = XcorrGeometry::default();
-        let trace = toy_trace(2, 7, 6, &geo);
-        let v = Volume::new(&trace, geo).unwrap_or_else(|e| panic!("{e}"));
-        for depth in [(0, 0, 0), (1, 2, 3), (1, 4, 5)] {
-            for pos in [(0, 0), (3, 2), (6, 5)] {
-                let (p, q) = v.patches(depth, pos);
-                let traced = v.band(depth.0, depth.1, depth.2, pos);
-                assert!((ncc(&p, &q) - f64::from(traced)).abs() < 1e-5);
-            }
-        }
-    }
-
-    #[test]
-    fn mismatched_shapes_are_reported() {
-        let geo = XcorrGeometry::default();
-        let mut trace = toy_trace(2, 7, 6, &geo);
-        trace.maps[2].shape = vec![3, 7, 6];
-        assert!(Volume::new(&trace, geo).is_err());
-    }
-
-    #[test]
-    fn cells_map_to_rectangles_and_back() {
-        let rect = Rect::from_min_size(pos2(10.0, 20.0), vec2(120.0, 370.0));
-        let r = cell_rect(rect, 37, 12, 3.0, 4.0, 1.0, 1.0);
-        assert_eq!(cell_at(rect, 37, 12, r.center()), Some((3, 4)));
-        assert_eq!(cell_at(rect, 37, 12, pos2(0.0, 0.0)), None);
-    }
 }

@@ -47,7 +47,11 @@ pub fn dims3(shape: &[usize]) -> (usize, usize, usize) {
 }
 
 /// Render every map of a trace as a channel grid.
-pub fn render_all(trace: &Trace, cmap: Colormap, per_channel: bool) -> Result<Vec<RenderedGrid>, String> {
+pub fn render_all(
+    trace: &Trace,
+    cmap: Colormap,
+    per_channel: bool,
+) -> Result<Vec<RenderedGrid>, String> {
     trace
         .maps
         .iter()
@@ -55,10 +59,23 @@ pub fn render_all(trace: &Trace, cmap: Colormap, per_channel: bool) -> Result<Ve
         .filter(|(_, m)| !matches!(m.name, "logits" | "probs"))
         .map(|(i, m)| {
             let (c, h, w) = dims3(&m.shape);
-            let range = if m.name == "xcorr" { ValueRange::CORRELATION } else { ValueRange::from_data(&m.data) };
-            let scale = if per_channel { GridScale::PerChannel } else { GridScale::Shared(range) };
-            let grid = render_grid(&m.data, c, h, w, scale, cmap).map_err(|e| format!("{} ({}): {e}", m.name, m.branch.as_str()))?;
-            Ok(RenderedGrid { map: i, grid, range })
+            let range = if m.name == "xcorr" {
+                ValueRange::CORRELATION
+            } else {
+                ValueRange::from_data(&m.data)
+            };
+            let scale = if per_channel {
+                GridScale::PerChannel
+            } else {
+                GridScale::Shared(range)
+            };
+            let grid = render_grid(&m.data, c, h, w, scale, cmap)
+                .map_err(|e| format!("{} ({}): {e}", m.name, m.branch.as_str()))?;
+            Ok(RenderedGrid {
+                map: i,
+                grid,
+                range,
+            })
         })
         .collect()
 }
@@ -98,8 +115,21 @@ impl FeaturesView {
         self.grids.clear();
         for g in grids {
             let l = g.grid.layout;
-            if let Some(tex) = super::widgets::upload_rgba(ctx, &format!("grid-{}", g.map), &g.grid.rgba, l.width, l.height) {
-                self.grids.insert(g.map, GridTex { tex, layout: l, range: g.range });
+            if let Some(tex) = super::widgets::upload_rgba(
+                ctx,
+                &format!("grid-{}", g.map),
+                &g.grid.rgba,
+                l.width,
+                l.height,
+            ) {
+                self.grids.insert(
+                    g.map,
+                    GridTex {
+                        tex,
+                        layout: l,
+                        range: g.range,
+                    },
+                );
             }
         }
     }
@@ -112,7 +142,8 @@ impl FeaturesView {
         }
         ui.horizontal(|ui| {
             colormap_picker(ui, &mut cx.persisted.colormap);
-            ui.checkbox(&mut self.per_channel, "scale each channel").on_hover_text("stretch every channel over its own min..max");
+            ui.checkbox(&mut self.per_channel, "scale each channel")
+                .on_hover_text("stretch every channel over its own min..max");
             ui.add(egui::Slider::new(&mut self.zoom, 0.5..=3.0).text("size"));
             if let Some(p) = self.trace.as_ref().and_then(|t| t.p_same()) {
                 ui.separator();
@@ -120,20 +151,28 @@ impl FeaturesView {
             }
         });
         let Some(trace) = self.trace.clone() else {
-            ui.label(if cx.pair.both().is_some() { "tracing the pair…" } else { "Choose two images in Compare to see their feature maps." });
+            ui.label(if cx.pair.both().is_some() {
+                "tracing the pair…"
+            } else {
+                "Choose two images in Compare to see their feature maps."
+            });
             return Vec::new();
         };
         ui.separator();
-        egui::Panel::left("feature-inputs").resizable(false).show(ui, |ui| {
-            for (name, path) in [("A", &cx.pair.a), ("B", &cx.pair.b)] {
-                ui.label(RichText::new(format!("input {name}")).strong());
-                if let Some(p) = path {
-                    thumbnail(ui, cx.thumbs, p, CROP_SIZE * 1.5);
+        egui::Panel::left("feature-inputs")
+            .resizable(false)
+            .show(ui, |ui| {
+                for (name, path) in [("A", &cx.pair.a), ("B", &cx.pair.b)] {
+                    ui.label(RichText::new(format!("input {name}")).strong());
+                    if let Some(p) = path {
+                        thumbnail(ui, cx.thumbs, p, CROP_SIZE * 1.5);
+                    }
                 }
-            }
-        });
+            });
         egui::CentralPanel::default().show(ui, |ui| {
-            egui::ScrollArea::both().auto_shrink([false, false]).show(ui, |ui| self.layers(ui, &trace, cx.persisted.colormap));
+            egui::ScrollArea::vertical()
+                .auto_shrink([false, false])
+                .show(ui, |ui| self.layers(ui, &trace, cx.persisted.colormap));
         });
         self.enlarged_window(ui.ctx(), &trace, cx.persisted.colormap);
         Vec::new()
@@ -149,43 +188,65 @@ impl FeaturesView {
             }
             seen
         };
-        let half = ((ui.available_width() - 24.0) / 2.0).max(120.0);
-        for name in names {
-            let maps: Vec<(usize, &TracedMap)> = trace.maps.iter().enumerate().filter(|(_, m)| m.name == name).collect();
-            let Some((_, first)) = maps.first() else {
-                continue;
-            };
-            ui.horizontal(|ui| {
-                ui.label(RichText::new(name).strong().size(15.0));
-                ui.label(RichText::new(format!("{:?}", first.shape)).weak());
-                let branches: Vec<&str> = maps.iter().map(|(_, m)| m.branch.as_str()).collect();
-                ui.label(RichText::new(format!("branch {}", branches.join(" + "))).weak());
-            });
-            if matches!(name, "logits" | "probs") {
-                for (_, m) in &maps {
-                    let values: Vec<String> = m.data.iter().map(|v| format!("{v:.4}")).collect();
-                    ui.label(format!("{name}: [{}]  (different, same)", values.join(", ")));
-                }
-                ui.separator();
-                continue;
+        // Layers flow left to right and wrap, each in its own frame.
+        ui.horizontal_wrapped(|ui| {
+            ui.spacing_mut().item_spacing = vec2(10.0, 10.0);
+            for name in names {
+                let maps: Vec<(usize, &TracedMap)> = trace
+                    .maps
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| m.name == name)
+                    .collect();
+                egui::Frame::group(ui.style()).show(ui, |ui| {
+                    ui.vertical(|ui| self.layer(ui, name, &maps, cmap));
+                });
             }
-            let width = if maps.len() > 1 { half } else { half * 2.0 };
-            ui.horizontal_top(|ui| {
-                for (i, m) in &maps {
-                    ui.vertical(|ui| {
-                        if m.branch != Branch::Pair {
-                            ui.label(format!("{name} · {}", m.branch.as_str()));
-                        }
-                        self.grid(ui, *i, m, width);
-                    });
-                }
-            });
-            if let Some(g) = maps.first().and_then(|(i, _)| self.grids.get(i))
-                && !self.per_channel
-            {
-                legend(ui, cmap, g.range, 240.0);
+        });
+    }
+
+    /// One layer: its name and shape, a grid per branch, the legend.
+    fn layer(
+        &mut self,
+        ui: &mut egui::Ui,
+        name: &str,
+        maps: &[(usize, &TracedMap)],
+        cmap: Colormap,
+    ) {
+        let Some((_, first)) = maps.first() else {
+            return;
+        };
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(name).strong().size(15.0));
+            ui.label(RichText::new(format!("{:?}", first.shape)).weak());
+            let branches: Vec<&str> = maps.iter().map(|(_, m)| m.branch.as_str()).collect();
+            ui.label(RichText::new(format!("branch {}", branches.join(" + "))).weak());
+        });
+        if matches!(name, "logits" | "probs") {
+            for (_, m) in maps {
+                let values: Vec<String> = m.data.iter().map(|v| format!("{v:.4}")).collect();
+                ui.label(format!(
+                    "{name}: [{}]  (different, same)",
+                    values.join(", ")
+                ));
             }
-            ui.separator();
+            return;
+        }
+        let width = if maps.len() > 1 { 320.0 } else { 640.0 };
+        ui.horizontal_top(|ui| {
+            for (i, m) in maps {
+                ui.vertical(|ui| {
+                    if m.branch != Branch::Pair {
+                        ui.label(format!("{name} · {}", m.branch.as_str()));
+                    }
+                    self.grid(ui, *i, m, width);
+                });
+            }
+        });
+        if let Some(g) = maps.first().and_then(|(i, _)| self.grids.get(i))
+            && !self.per_channel
+        {
+            legend(ui, cmap, g.range, 240.0);
         }
     }
 
@@ -195,23 +256,33 @@ impl FeaturesView {
             return;
         };
         let l = g.layout;
-        // Fit the width, keep a branch map to about 360 points high and a pair map (one per row) to
-        // 720 (the zoom slider changes both), at most 4x.
-        let max_h = if map.branch == Branch::Pair { 720.0 } else { 360.0 };
-        let fit = (width / l.width.max(1) as f32).min(max_h / l.height.max(1) as f32).min(4.0);
+        // Fit the width, keep a grid to about 360 points high (the 1500-channel correlation to 720;
+        // the zoom slider changes both), at most 4x.
+        let max_h = if map.name == "xcorr" { 720.0 } else { 360.0 };
+        let fit = (width / l.width.max(1) as f32)
+            .min(max_h / l.height.max(1) as f32)
+            .min(4.0);
         let scale = (fit * self.zoom).max(0.1);
         let mut size = vec2(l.width as f32 * scale, l.height as f32 * scale);
         if size.y < 16.0 {
             size.y = 16.0;
         }
         let (rect, response) = ui.allocate_exact_size(size, Sense::click());
-        ui.painter().image(g.tex.id(), rect, Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0)), Color32::WHITE);
+        ui.painter().image(
+            g.tex.id(),
+            rect,
+            Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0)),
+            Color32::WHITE,
+        );
         if let Some(pos) = response.hover_pos() {
             let px = ((pos.x - rect.left()) / size.x * l.width as f32) as usize;
             let py = ((pos.y - rect.top()) / size.y * l.height as f32) as usize;
             if let Some((c, y, x)) = l.cell_at(px, py) {
                 let value = map.data.get((c * l.cell_h + y) * l.cell_w + x).copied();
-                let text = format!("channel {c} · (y {y}, x {x}) · value {}", value.map_or("?".into(), format_value));
+                let text = format!(
+                    "channel {c} · (y {y}, x {x}) · value {}",
+                    value.map_or("?".into(), format_value)
+                );
                 response.clone().on_hover_text_at_pointer(text);
                 if response.clicked() {
                     self.enlarged = Some((index, c));
@@ -230,37 +301,59 @@ impl FeaturesView {
         };
         let mut open = true;
         let l = g.layout;
-        egui::Window::new(format!("{} · {} · channel {channel}", map.name, map.branch.as_str()))
-            .id(egui::Id::unique("enlarged-channel"))
-            .open(&mut open)
-            .show(ctx, |ui| {
-                let Some((ox, oy)) = l.cell_origin(channel) else {
-                    return;
-                };
-                let uv = Rect::from_min_max(
-                    pos2(ox as f32 / l.width as f32, oy as f32 / l.height as f32),
-                    pos2((ox + l.cell_w) as f32 / l.width as f32, (oy + l.cell_h) as f32 / l.height as f32),
-                );
-                let scale = (480.0 / l.cell_h.max(1) as f32).min(560.0 / l.cell_w.max(1) as f32).max(1.0);
-                let size = vec2(l.cell_w as f32 * scale, (l.cell_h as f32 * scale).max(16.0));
-                let (rect, response) = ui.allocate_exact_size(size, Sense::hover());
-                ui.painter().image(g.tex.id(), rect, uv, Color32::WHITE);
-                let plane = l.cell_h * l.cell_w;
-                if let Some(pos) = response.hover_pos() {
-                    let x = (((pos.x - rect.left()) / size.x) * l.cell_w as f32) as usize;
-                    let y = (((pos.y - rect.top()) / size.y) * l.cell_h as f32) as usize;
-                    if let Some(v) = map.data.get(channel * plane + y.min(l.cell_h - 1) * l.cell_w + x.min(l.cell_w - 1)) {
-                        response.on_hover_text_at_pointer(format!("(y {y}, x {x}) · value {}", format_value(*v)));
-                    }
+        egui::Window::new(format!(
+            "{} · {} · channel {channel}",
+            map.name,
+            map.branch.as_str()
+        ))
+        .id(egui::Id::unique("enlarged-channel"))
+        .open(&mut open)
+        .show(ctx, |ui| {
+            let Some((ox, oy)) = l.cell_origin(channel) else {
+                return;
+            };
+            let uv = Rect::from_min_max(
+                pos2(ox as f32 / l.width as f32, oy as f32 / l.height as f32),
+                pos2(
+                    (ox + l.cell_w) as f32 / l.width as f32,
+                    (oy + l.cell_h) as f32 / l.height as f32,
+                ),
+            );
+            let scale = (480.0 / l.cell_h.max(1) as f32)
+                .min(560.0 / l.cell_w.max(1) as f32)
+                .max(1.0);
+            let size = vec2(l.cell_w as f32 * scale, (l.cell_h as f32 * scale).max(16.0));
+            let (rect, response) = ui.allocate_exact_size(size, Sense::hover());
+            ui.painter().image(g.tex.id(), rect, uv, Color32::WHITE);
+            let plane = l.cell_h * l.cell_w;
+            if let Some(pos) = response.hover_pos() {
+                let x = (((pos.x - rect.left()) / size.x) * l.cell_w as f32) as usize;
+                let y = (((pos.y - rect.top()) / size.y) * l.cell_h as f32) as usize;
+                if let Some(v) = map
+                    .data
+                    .get(channel * plane + y.min(l.cell_h - 1) * l.cell_w + x.min(l.cell_w - 1))
+                {
+                    response.on_hover_text_at_pointer(format!(
+                        "(y {y}, x {x}) · value {}",
+                        format_value(*v)
+                    ));
                 }
-                let range = g.range;
-                if !self.per_channel {
-                    legend(ui, cmap, range, size.x.min(320.0));
-                }
-                let slice = map.data.get(channel * plane..(channel + 1) * plane).unwrap_or(&[]);
-                let r = ValueRange::from_data(slice);
-                ui.label(format!("channel range {} .. {}", format_value(r.min), format_value(r.max)));
-            });
+            }
+            let range = g.range;
+            if !self.per_channel {
+                legend(ui, cmap, range, size.x.min(320.0));
+            }
+            let slice = map
+                .data
+                .get(channel * plane..(channel + 1) * plane)
+                .unwrap_or(&[]);
+            let r = ValueRange::from_data(slice);
+            ui.label(format!(
+                "channel range {} .. {}",
+                format_value(r.min),
+                format_value(r.max)
+            ));
+        });
         if !open {
             self.enlarged = None;
         }
@@ -276,9 +369,24 @@ mod tests {
     fn every_map_but_the_scalars_gets_a_grid() {
         let trace = Trace {
             maps: vec![
-                TracedMap { name: "conv1", branch: Branch::A, shape: vec![2, 3, 4], data: (0..24).map(|v| v as f32).collect() },
-                TracedMap { name: "fc500", branch: Branch::Pair, shape: vec![5], data: vec![0.0; 5] },
-                TracedMap { name: "probs", branch: Branch::Pair, shape: vec![2], data: vec![0.3, 0.7] },
+                TracedMap {
+                    name: "conv1",
+                    branch: Branch::A,
+                    shape: vec![2, 3, 4],
+                    data: (0..24).map(|v| v as f32).collect(),
+                },
+                TracedMap {
+                    name: "fc500",
+                    branch: Branch::Pair,
+                    shape: vec![5],
+                    data: vec![0.0; 5],
+                },
+                TracedMap {
+                    name: "probs",
+                    branch: Branch::Pair,
+                    shape: vec![2],
+                    data: vec![0.3, 0.7],
+                },
             ],
         };
         let grids = render_all(&trace, Colormap::Viridis, false).unwrap_or_default();
@@ -289,7 +397,14 @@ mod tests {
 
     #[test]
     fn a_wrong_length_is_an_error_not_a_panic() {
-        let trace = Trace { maps: vec![TracedMap { name: "conv1", branch: Branch::A, shape: vec![2, 3, 4], data: vec![0.0; 5] }] };
+        let trace = Trace {
+            maps: vec![TracedMap {
+                name: "conv1",
+                branch: Branch::A,
+                shape: vec![2, 3, 4],
+                data: vec![0.0; 5],
+            }],
+        };
         assert!(render_all(&trace, Colormap::Viridis, false).is_err());
     }
 }

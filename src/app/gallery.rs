@@ -63,7 +63,9 @@ impl GalleryView {
         self.dataset_root = Some(ds.root.clone());
         self.gallery = GallerySel::Dataset;
         if self.query.is_none()
-            && let Some(q) = ds.split(Split::Query).find(|s| s.identity.is_some_and(|i| i > 0))
+            && let Some(q) = ds
+                .split(Split::Query)
+                .find(|s| s.identity.is_some_and(|i| i > 0))
         {
             self.query = Some((q.path.clone(), q.identity.map(|i| Labels::new(i, q.camera))));
         }
@@ -113,9 +115,17 @@ impl GalleryView {
         let mut out = String::from("rank,path,score,identity,camera,match\n");
         for (i, e) in r.entries.iter().enumerate() {
             let path = e.path.display().to_string();
-            let quoted = if path.contains([',', '"', '\n']) { format!("\"{}\"", path.replace('"', "\"\"")) } else { path };
+            let quoted = if path.contains([',', '"', '\n']) {
+                format!("\"{}\"", path.replace('"', "\"\""))
+            } else {
+                path
+            };
             let id = e.labels.map(|l| l.identity.to_string()).unwrap_or_default();
-            let cam = e.labels.and_then(|l| l.camera).map(|c| c.to_string()).unwrap_or_default();
+            let cam = e
+                .labels
+                .and_then(|l| l.camera)
+                .map(|c| c.to_string())
+                .unwrap_or_default();
             let m = e.is_match.map(|m| m.to_string()).unwrap_or_default();
             let _ = writeln!(out, "{},{quoted},{:.6},{id},{cam},{m}", i + 1, e.score);
         }
@@ -129,14 +139,23 @@ impl GalleryView {
         let view_rect = ui.max_rect();
         self.controls(ui, cx, view_rect, &mut out);
         ui.separator();
-        egui::Panel::right("gallery-eval").resizable(true).default_size(360.0).show(ui, |ui| {
-            self.evaluation_panel(ui, cx, &mut out);
-        });
+        egui::Panel::right("gallery-eval")
+            .resizable(true)
+            .default_size(360.0)
+            .show(ui, |ui| {
+                self.evaluation_panel(ui, cx, &mut out);
+            });
         egui::CentralPanel::default().show(ui, |ui| self.ranked_grid(ui, cx));
         out
     }
 
-    fn controls(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>, view_rect: egui::Rect, out: &mut Vec<Action>) {
+    fn controls(
+        &mut self,
+        ui: &mut egui::Ui,
+        cx: &mut ViewCtx<'_>,
+        view_rect: egui::Rect,
+        out: &mut Vec<Action>,
+    ) {
         ui.horizontal(|ui| {
             ui.vertical(|ui| {
                 ui.label(RichText::new("Query").strong());
@@ -157,27 +176,48 @@ impl GalleryView {
                     if ui.button("Open query…").clicked() {
                         out.push(Action::Pick(Pick::Query));
                     }
-                    if ui.add_enabled(cx.dataset.is_some(), egui::Button::new("Query from dataset…")).clicked() {
+                    if ui
+                        .add_enabled(
+                            cx.dataset.is_some(),
+                            egui::Button::new("Query from dataset…"),
+                        )
+                        .clicked()
+                    {
                         out.push(Action::Browse(BrowseTarget::Query));
                     }
                 });
                 ui.horizontal(|ui| {
                     ui.label("gallery:");
-                    let ds_label = self.dataset_root.as_ref().map_or("dataset (none loaded)".into(), |r| format!("dataset gallery split ({})", short_path(r, 1)));
-                    if ui.selectable_label(self.gallery == GallerySel::Dataset, ds_label).clicked() {
+                    let ds_label = self
+                        .dataset_root
+                        .as_ref()
+                        .map_or("dataset (none loaded)".into(), |r| {
+                            format!("dataset gallery split ({})", short_path(r, 1))
+                        });
+                    if ui
+                        .selectable_label(self.gallery == GallerySel::Dataset, ds_label)
+                        .clicked()
+                    {
                         self.gallery = GallerySel::Dataset;
                     }
                     if let GallerySel::Folder(d) = &self.gallery {
                         let _ = ui.selectable_label(true, format!("folder {}", short_path(d, 2)));
                     }
-                    if ui.button("Folder…").on_hover_text("rank a folder of images instead").clicked() {
+                    if ui
+                        .button("Folder…")
+                        .on_hover_text("rank a folder of images instead")
+                        .clicked()
+                    {
                         out.push(Action::Pick(Pick::GalleryFolder));
                     }
                 });
                 ui.horizontal(|ui| {
                     let ranking = cx.jobs.is_running(JobKind::Rank);
                     let rank = self.rank_action();
-                    if ui.add_enabled(rank.is_some() && !ranking, egui::Button::new("Rank")).on_hover_text("Ctrl+R").clicked()
+                    if ui
+                        .add_enabled(rank.is_some() && !ranking, egui::Button::new("Rank"))
+                        .on_hover_text("Ctrl+R")
+                        .clicked()
                         && let Some(a) = rank
                     {
                         out.push(a);
@@ -186,17 +226,28 @@ impl GalleryView {
                         out.push(Action::Cancel);
                     }
                     ui.separator();
-                    if ui.add_enabled(self.ranking.is_some(), egui::Button::new("Export CSV…")).clicked() {
+                    if ui
+                        .add_enabled(self.ranking.is_some(), egui::Button::new("Export CSV…"))
+                        .clicked()
+                    {
                         out.push(Action::ExportCsv);
                     }
-                    if ui.button("Export PNG…").on_hover_text("save this view as an image").clicked() {
+                    if ui
+                        .button("Export PNG…")
+                        .on_hover_text("save this view as an image")
+                        .clicked()
+                    {
                         out.push(Action::ExportPng(view_rect));
                     }
                     ui.separator();
                     ui.add(egui::Slider::new(&mut self.scale, 0.5..=1.5).text("size"));
                 });
                 if let Some(r) = &self.ranking {
-                    let matches = r.entries.iter().filter(|e| e.is_match == Some(true)).count();
+                    let matches = r
+                        .entries
+                        .iter()
+                        .filter(|e| e.is_match == Some(true))
+                        .count();
                     let mut line = format!("{} ranked in {:.0} ms", r.entries.len(), r.millis);
                     if r.query_labels.is_some() {
                         let _ = write!(line, " · {matches} true matches");
@@ -208,7 +259,12 @@ impl GalleryView {
                         let _ = write!(line, " · {} files skipped", r.skipped.len());
                     }
                     ui.label(line).on_hover_text(
-                        r.skipped.iter().take(20).map(|(p, why)| format!("{}: {why}", p.display())).collect::<Vec<_>>().join("\n"),
+                        r.skipped
+                            .iter()
+                            .take(20)
+                            .map(|(p, why)| format!("{}: {why}", p.display()))
+                            .collect::<Vec<_>>()
+                            .join("\n"),
                     );
                 }
             });
@@ -217,48 +273,92 @@ impl GalleryView {
 
     fn ranked_grid(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>) {
         let Some(r) = self.ranking.clone() else {
-            ui.label(if cx.jobs.is_running(JobKind::Rank) { "ranking…" } else { "Choose a query and press Rank." });
+            ui.label(if cx.jobs.is_running(JobKind::Rank) {
+                "ranking…"
+            } else {
+                "Choose a query and press Rank."
+            });
             return;
         };
         let thumb = CROP_SIZE * self.scale;
         let cell = vec2(thumb.x.max(64.0) + 10.0, thumb.y + 44.0);
         let spacing = ui.spacing().item_spacing;
-        let per_row = ((ui.available_width() + spacing.x) / (cell.x + spacing.x)).floor().max(1.0) as usize;
+        let per_row = ((ui.available_width() + spacing.x) / (cell.x + spacing.x))
+            .floor()
+            .max(1.0) as usize;
         let rows = r.entries.len().div_ceil(per_row);
-        egui::ScrollArea::vertical().auto_shrink([false, false]).show_rows(ui, cell.y, rows, |ui, range| {
-            for row in range {
-                ui.horizontal(|ui| {
-                    for (i, e) in r.entries.iter().enumerate().skip(row * per_row).take(per_row) {
-                        let (rect, resp) = ui.allocate_exact_size(cell, egui::Sense::hover());
-                        let img = egui::Rect::from_center_size(egui::pos2(rect.center().x, rect.top() + 3.0 + thumb.y / 2.0), thumb);
-                        paint_thumbnail(ui, cx.thumbs, &e.path, img);
-                        if let Some(m) = e.is_match {
-                            ui.painter().rect_stroke(img.expand(2.0), 2.0, Stroke::new(3.0, match_color(m)), egui::StrokeKind::Outside);
+        egui::ScrollArea::vertical()
+            .auto_shrink([false, false])
+            .show_rows(ui, cell.y, rows, |ui, range| {
+                for row in range {
+                    ui.horizontal(|ui| {
+                        for (i, e) in r
+                            .entries
+                            .iter()
+                            .enumerate()
+                            .skip(row * per_row)
+                            .take(per_row)
+                        {
+                            let (rect, resp) = ui.allocate_exact_size(cell, egui::Sense::hover());
+                            let img = egui::Rect::from_center_size(
+                                egui::pos2(rect.center().x, rect.top() + 3.0 + thumb.y / 2.0),
+                                thumb,
+                            );
+                            paint_thumbnail(ui, cx.thumbs, &e.path, img);
+                            if let Some(m) = e.is_match {
+                                ui.painter().rect_stroke(
+                                    img.expand(2.0),
+                                    2.0,
+                                    Stroke::new(3.0, match_color(m)),
+                                    egui::StrokeKind::Outside,
+                                );
+                            }
+                            let text = format!(
+                                "#{} {:.3}\n{}",
+                                i + 1,
+                                e.score,
+                                e.labels.map_or("?".into(), |l| label_short(&l))
+                            );
+                            ui.painter().text(
+                                egui::pos2(rect.center().x, img.bottom() + 5.0),
+                                egui::Align2::CENTER_TOP,
+                                text,
+                                egui::FontId::proportional(11.0),
+                                ui.visuals().text_color(),
+                            );
+                            let info = format!(
+                                "rank {}: p(same) {:.3}, {}",
+                                i + 1,
+                                e.score,
+                                e.labels.map_or("unlabelled".into(), |l| label_short(&l))
+                            );
+                            resp.widget_info(|| {
+                                egui::WidgetInfo::labeled(egui::Role::Image, true, &info)
+                            });
+                            resp.on_hover_text(format!(
+                                "{}\np(same) = {:.4}",
+                                e.path.display(),
+                                e.score
+                            ));
                         }
-                        let text = format!("#{} {:.3}\n{}", i + 1, e.score, e.labels.map_or("?".into(), |l| label_short(&l)));
-                        ui.painter().text(
-                            egui::pos2(rect.center().x, img.bottom() + 5.0),
-                            egui::Align2::CENTER_TOP,
-                            text,
-                            egui::FontId::proportional(11.0),
-                            ui.visuals().text_color(),
-                        );
-                        let info = format!("rank {}: p(same) {:.3}, {}", i + 1, e.score, e.labels.map_or("unlabelled".into(), |l| label_short(&l)));
-                        resp.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &info));
-                        resp.on_hover_text(format!("{}\np(same) = {:.4}", e.path.display(), e.score));
-                    }
-                });
-            }
-        });
+                    });
+                }
+            });
     }
 
     fn evaluation_panel(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>, out: &mut Vec<Action>) {
         ui.label(RichText::new("Evaluation").strong());
-        ui.label(RichText::new("every query against the gallery split (Market protocol)").weak().small());
+        ui.label(
+            RichText::new("every query against the gallery split (Market protocol)")
+                .weak()
+                .small(),
+        );
         let running = cx.jobs.is_running(JobKind::Evaluate);
         ui.horizontal(|ui| {
             let can = self.dataset_root.is_some() && !running;
-            if ui.add_enabled(can, egui::Button::new("Evaluate split")).clicked()
+            if ui
+                .add_enabled(can, egui::Button::new("Evaluate split"))
+                .clicked()
                 && let Some(root) = self.dataset_root.clone()
             {
                 out.push(Action::Send(Command::Evaluate {
@@ -275,7 +375,11 @@ impl GalleryView {
             return;
         };
         let m = &e.metrics;
-        ui.label(RichText::new(format!("mAP {:.1}%", m.map * 100.0)).size(20.0).strong());
+        ui.label(
+            RichText::new(format!("mAP {:.1}%", m.map * 100.0))
+                .size(20.0)
+                .strong(),
+        );
         egui::Grid::new("rank-k").show(ui, |ui| {
             for (k, v) in [(1, m.rank1), (5, m.rank5), (10, m.rank10), (20, m.rank20)] {
                 ui.label(format!("rank-{k}"));
@@ -283,9 +387,23 @@ impl GalleryView {
                 ui.end_row();
             }
         });
-        ui.label(RichText::new(format!("{} queries, {} gallery images, {:.1} s", m.queries, m.gallery, e.millis / 1000.0)).weak().small());
+        ui.label(
+            RichText::new(format!(
+                "{} queries, {} gallery images, {:.1} s",
+                m.queries,
+                m.gallery,
+                e.millis / 1000.0
+            ))
+            .weak()
+            .small(),
+        );
         ui.label("CMC");
-        let cmc: PlotPoints = m.cmc.iter().enumerate().map(|(k, v)| [(k + 1) as f64, *v * 100.0]).collect();
+        let cmc: PlotPoints = m
+            .cmc
+            .iter()
+            .enumerate()
+            .map(|(k, v)| [(k + 1) as f64, *v * 100.0])
+            .collect();
         Plot::new("cmc")
             .height(170.0)
             .include_y(0.0)
@@ -305,9 +423,16 @@ impl GalleryView {
             let total: f64 = h.iter().sum::<f64>().max(1.0);
             h.iter().map(|v| v / total).collect()
         };
-        let to_bars = |h: Vec<f64>| -> Vec<Bar> { h.into_iter().enumerate().map(|(i, v)| Bar::new((i as f64 + 0.5) / bins as f64, v).width(1.0 / bins as f64)).collect() };
-        let same = BarChart::new("same identity", to_bars(hist(&e.same_scores))).color(egui::Color32::from_rgba_unmultiplied(60, 180, 90, 160));
-        let diff = BarChart::new("different", to_bars(hist(&e.different_scores))).color(egui::Color32::from_rgba_unmultiplied(220, 80, 70, 160));
+        let to_bars = |h: Vec<f64>| -> Vec<Bar> {
+            h.into_iter()
+                .enumerate()
+                .map(|(i, v)| Bar::new((i as f64 + 0.5) / bins as f64, v).width(1.0 / bins as f64))
+                .collect()
+        };
+        let same = BarChart::new("same identity", to_bars(hist(&e.same_scores)))
+            .color(egui::Color32::from_rgba_unmultiplied(60, 180, 90, 160));
+        let diff = BarChart::new("different", to_bars(hist(&e.different_scores)))
+            .color(egui::Color32::from_rgba_unmultiplied(220, 80, 70, 160));
         Plot::new("score-hist")
             .height(170.0)
             .legend(Legend::default())
@@ -347,8 +472,18 @@ mod tests {
             query: "q.jpg".into(),
             query_labels: Some(Labels::new(1, Some(1))),
             entries: vec![
-                RankedEntry { path: "a,b.jpg".into(), score: 0.9, labels: Some(Labels::new(1, Some(2))), is_match: Some(true) },
-                RankedEntry { path: "c.jpg".into(), score: 0.1, labels: None, is_match: None },
+                RankedEntry {
+                    path: "a,b.jpg".into(),
+                    score: 0.9,
+                    labels: Some(Labels::new(1, Some(2))),
+                    is_match: Some(true),
+                },
+                RankedEntry {
+                    path: "c.jpg".into(),
+                    score: 0.1,
+                    labels: None,
+                    is_match: None,
+                },
             ],
             skipped: vec![],
             millis: 1.0,
@@ -362,7 +497,10 @@ mod tests {
 
     #[test]
     fn market_names_give_query_labels() {
-        assert_eq!(labels_from_name(Path::new("/x/0012_c3s1_000001_00.jpg")), Some(Labels::new(12, Some(3))));
+        assert_eq!(
+            labels_from_name(Path::new("/x/0012_c3s1_000001_00.jpg")),
+            Some(Labels::new(12, Some(3)))
+        );
         assert_eq!(labels_from_name(Path::new("/x/holiday.jpg")), None);
     }
 }

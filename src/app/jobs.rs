@@ -49,9 +49,15 @@ impl JobKind {
     }
 
     fn from_name(name: &str) -> Option<Self> {
-        [JobKind::LoadModel, JobKind::Compare, JobKind::Trace, JobKind::Rank, JobKind::Evaluate]
-            .into_iter()
-            .find(|k| k.name() == name)
+        [
+            JobKind::LoadModel,
+            JobKind::Compare,
+            JobKind::Trace,
+            JobKind::Rank,
+            JobKind::Evaluate,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
     }
 }
 
@@ -84,7 +90,11 @@ impl Jobs {
     pub fn spawn(backend: BackendChoice, model: Option<PathBuf>, ctx: &egui::Context) -> Self {
         let repaint_ctx = ctx.clone();
         let has_model = model.is_some();
-        let workers = Workers::spawn(backend, model, Arc::new(move || repaint_ctx.request_repaint()));
+        let workers = Workers::spawn(
+            backend,
+            model,
+            Arc::new(move || repaint_ctx.request_repaint()),
+        );
         let mut inflight = VecDeque::new();
         if has_model {
             inflight.push_back(InFlight {
@@ -185,7 +195,9 @@ impl Jobs {
 
     /// Whether any queued job can be cancelled.
     pub fn cancellable(&self) -> bool {
-        self.inflight.iter().any(|j| j.cancel.as_ref().is_some_and(|c| !c.is_cancelled()))
+        self.inflight
+            .iter()
+            .any(|j| j.cancel.as_ref().is_some_and(|c| !c.is_cancelled()))
     }
 
     /// Trip the cancel token of every cancellable job.
@@ -225,16 +237,33 @@ pub enum Pick {
 
 impl Pick {
     fn dialog(self) -> Option<PathBuf> {
-        let images = ["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp", "ppm", "pgm"];
+        let images = [
+            "png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp", "ppm", "pgm",
+        ];
         let d = rfd::FileDialog::new();
         match self {
-            Pick::CompareA | Pick::CompareB | Pick::Query => d.set_title("Open an image").add_filter("images", &images).pick_file(),
+            Pick::CompareA | Pick::CompareB | Pick::Query => d
+                .set_title("Open an image")
+                .add_filter("images", &images)
+                .pick_file(),
             Pick::GalleryFolder => d.set_title("Choose a gallery folder").pick_folder(),
-            Pick::Dataset | Pick::TrainDataset => d.set_title("Choose a dataset folder").pick_folder(),
-            Pick::Model => d.set_title("Choose a model folder (config.json + weights.bpk)").pick_folder(),
+            Pick::Dataset | Pick::TrainDataset => {
+                d.set_title("Choose a dataset folder").pick_folder()
+            }
+            Pick::Model => d
+                .set_title("Choose a model folder (config.json + weights.bpk)")
+                .pick_folder(),
             Pick::TrainOut => d.set_title("Choose the output model folder").pick_folder(),
-            Pick::ExportCsv => d.set_title("Export the ranking").add_filter("CSV", &["csv"]).set_file_name("ranking.csv").save_file(),
-            Pick::ExportPng => d.set_title("Export the view").add_filter("PNG", &["png"]).set_file_name("gallery.png").save_file(),
+            Pick::ExportCsv => d
+                .set_title("Export the ranking")
+                .add_filter("CSV", &["csv"])
+                .set_file_name("ranking.csv")
+                .save_file(),
+            Pick::ExportPng => d
+                .set_title("Export the view")
+                .add_filter("PNG", &["png"])
+                .set_file_name("gallery.png")
+                .save_file(),
         }
     }
 }
@@ -253,15 +282,31 @@ pub struct RenderedGrid {
 pub enum TaskResult {
     /// A file dialog closed (`None`: cancelled, or no dialog could be shown when `elapsed` is
     /// very short).
-    Picked { pick: Pick, path: Option<PathBuf>, elapsed: std::time::Duration },
+    Picked {
+        pick: Pick,
+        path: Option<PathBuf>,
+        elapsed: std::time::Duration,
+    },
     /// A dataset folder was scanned.
-    Scanned { root: PathBuf, result: Result<Arc<Dataset>, String> },
+    Scanned {
+        root: PathBuf,
+        result: Result<Arc<Dataset>, String>,
+    },
     /// A model folder's `config.json` was read.
-    ModelConfig { dir: PathBuf, result: Result<ModelConfig, String> },
+    ModelConfig {
+        dir: PathBuf,
+        result: Result<ModelConfig, String>,
+    },
     /// Feature-map grids were rendered for trace `generation`.
-    Grids { generation: u64, result: Result<Vec<RenderedGrid>, String> },
+    Grids {
+        generation: u64,
+        result: Result<Vec<RenderedGrid>, String>,
+    },
     /// A file was written (or not).
-    Saved { what: &'static str, result: Result<PathBuf, String> },
+    Saved {
+        what: &'static str,
+        result: Result<PathBuf, String>,
+    },
     /// A screenshot of the window arrived.
     Screenshot(Arc<egui::ColorImage>),
 }
@@ -289,15 +334,17 @@ impl Background {
     pub fn spawn(&self, name: &str, task: impl FnOnce() -> TaskResult + Send + 'static) {
         let tx = self.tx.clone();
         let ctx = self.ctx.clone();
-        let spawned = std::thread::Builder::new().name(format!("gui-{name}")).spawn(move || {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task))
-                .unwrap_or_else(|_| TaskResult::Saved {
-                    what: "background task",
-                    result: Err("a background task panicked (a bug): please report it".into()),
-                });
-            let _ = tx.send(result);
-            ctx.request_repaint();
-        });
+        let spawned = std::thread::Builder::new()
+            .name(format!("gui-{name}"))
+            .spawn(move || {
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task))
+                    .unwrap_or_else(|_| TaskResult::Saved {
+                        what: "background task",
+                        result: Err("a background task panicked (a bug): please report it".into()),
+                    });
+                let _ = tx.send(result);
+                ctx.request_repaint();
+            });
         if let Err(e) = spawned {
             let _ = self.tx.send(TaskResult::Saved {
                 what: "background task",
@@ -320,14 +367,21 @@ impl Background {
         self.spawn("dialog", move || {
             let start = Instant::now();
             let path = pick.dialog();
-            TaskResult::Picked { pick, path, elapsed: start.elapsed() }
+            TaskResult::Picked {
+                pick,
+                path,
+                elapsed: start.elapsed(),
+            }
         });
     }
 
     /// Every result since the last frame.
     pub fn poll(&mut self) -> Vec<TaskResult> {
         let results: Vec<TaskResult> = self.rx.try_iter().collect();
-        if results.iter().any(|r| matches!(r, TaskResult::Picked { .. })) {
+        if results
+            .iter()
+            .any(|r| matches!(r, TaskResult::Picked { .. }))
+        {
             self.dialog_open = false;
         }
         results
@@ -336,7 +390,9 @@ impl Background {
     /// Scan a dataset folder.
     pub fn scan(&self, root: PathBuf) {
         self.spawn("scan", move || {
-            let result = crate::data::scan(&root, None).map(Arc::new).map_err(|e| e.to_string());
+            let result = crate::data::scan(&root, None)
+                .map(Arc::new)
+                .map_err(|e| e.to_string());
             TaskResult::Scanned { root, result }
         });
     }
@@ -347,7 +403,10 @@ impl Background {
             let path = dir.join(crate::model::io::CONFIG_FILE);
             let result = std::fs::read_to_string(&path)
                 .map_err(|e| format!("{}: {e}", path.display()))
-                .and_then(|text| serde_json::from_str::<ModelConfig>(&text).map_err(|e| format!("{}: {e}", path.display())));
+                .and_then(|text| {
+                    serde_json::from_str::<ModelConfig>(&text)
+                        .map_err(|e| format!("{}: {e}", path.display()))
+                });
             TaskResult::ModelConfig { dir, result }
         });
     }

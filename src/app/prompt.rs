@@ -60,19 +60,27 @@ impl PathPrompt {
             .open(&mut open)
             .collapsible(false)
             .resizable(false)
+            .anchor(egui::Align2::CENTER_TOP, egui::vec2(0.0, 120.0))
             .show(ctx, |ui| {
-                ui.label(RichText::new("No file dialog is available here: type the path instead.").weak());
+                ui.label(
+                    RichText::new("No file dialog is available here: type the path instead.")
+                        .weak(),
+                );
                 ui.label(pick.question());
                 let edit = ui.add(egui::TextEdit::singleline(&mut self.text).desired_width(460.0));
                 let path = PathBuf::from(self.text.trim());
                 let exists = path.exists();
                 let ok = !self.text.trim().is_empty() && (exists || !pick.must_exist());
                 if pick.must_exist() && !self.text.trim().is_empty() && !exists {
-                    ui.label(RichText::new("no such file or folder").color(ui.visuals().error_fg_color));
+                    ui.label(
+                        RichText::new("no such file or folder").color(ui.visuals().error_fg_color),
+                    );
                 }
                 let entered = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
                 ui.horizontal(|ui| {
-                    if (ui.add_enabled(ok, egui::Button::new("OK")).clicked() || (entered && ok)) && chosen.is_none() {
+                    if (ui.add_enabled(ok, egui::Button::new("OK")).clicked() || (entered && ok))
+                        && chosen.is_none()
+                    {
                         chosen = Some((pick, path.clone()));
                     }
                     if ui.button("Cancel").clicked() {

@@ -39,7 +39,13 @@ pub enum Tab {
 
 impl Tab {
     /// Every tab, in order (Ctrl+1 .. Ctrl+5).
-    pub const ALL: [Tab; 5] = [Tab::Compare, Tab::Gallery, Tab::FeatureMaps, Tab::Correlation, Tab::Training];
+    pub const ALL: [Tab; 5] = [
+        Tab::Compare,
+        Tab::Gallery,
+        Tab::FeatureMaps,
+        Tab::Correlation,
+        Tab::Training,
+    ];
 }
 
 impl fmt::Display for Tab {
@@ -132,7 +138,9 @@ impl Default for Persisted {
 impl Persisted {
     /// Read from eframe's storage (defaults when absent or unreadable).
     pub fn load(storage: Option<&dyn eframe::Storage>) -> Self {
-        let mut p: Persisted = storage.and_then(|s| eframe::get_value(s, STORAGE_KEY)).unwrap_or_default();
+        let mut p: Persisted = storage
+            .and_then(|s| eframe::get_value(s, STORAGE_KEY))
+            .unwrap_or_default();
         p.sanitize();
         p
     }
@@ -151,7 +159,11 @@ impl Persisted {
         if !(self.ema_alpha.is_finite() && self.ema_alpha > 0.0 && self.ema_alpha <= 1.0) {
             self.ema_alpha = 0.05;
         }
-        for list in [&mut self.recent_files, &mut self.recent_folders, &mut self.recent_models] {
+        for list in [
+            &mut self.recent_files,
+            &mut self.recent_folders,
+            &mut self.recent_models,
+        ] {
             list.truncate(RECENT);
         }
     }
@@ -209,7 +221,10 @@ pub fn sample_dataset_dir() -> Option<PathBuf> {
 
 /// A short form of a path for labels: the last `n` components.
 pub fn short_path(path: &Path, n: usize) -> String {
-    let parts: Vec<String> = path.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    let parts: Vec<String> = path
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
     if parts.len() <= n {
         return path.display().to_string();
     }
@@ -218,7 +233,9 @@ pub fn short_path(path: &Path, n: usize) -> String {
 
 /// The file name of a path, for compact labels.
 pub fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
 }
 
 #[cfg(test)]
@@ -234,13 +251,27 @@ mod tests {
         push_recent(&mut list, Path::new("/x/10"));
         assert_eq!(list.len(), RECENT);
         assert_eq!(list[0], PathBuf::from("/x/10"));
-        assert_eq!(list.iter().filter(|p| p.as_path() == Path::new("/x/10")).count(), 1);
+        assert_eq!(
+            list.iter()
+                .filter(|p| p.as_path() == Path::new("/x/10"))
+                .count(),
+            1
+        );
     }
 
     #[test]
     fn tab_labels_are_readable() {
         let labels: Vec<String> = Tab::ALL.iter().map(ToString::to_string).collect();
-        assert_eq!(labels, ["Compare", "Gallery", "Feature maps", "Correlation", "Training"]);
+        assert_eq!(
+            labels,
+            [
+                "Compare",
+                "Gallery",
+                "Feature maps",
+                "Correlation",
+                "Training"
+            ]
+        );
     }
 
     #[test]
@@ -257,7 +288,8 @@ mod tests {
 
     #[test]
     fn old_state_with_missing_fields_loads() {
-        let p: Persisted = serde_json::from_str(r#"{"tab":"Gallery","threshold":0.7}"#).unwrap_or_default();
+        let p: Persisted =
+            serde_json::from_str(r#"{"tab":"Gallery","threshold":0.7}"#).unwrap_or_default();
         assert_eq!(p.tab, Tab::Gallery);
         assert_eq!(p.threshold, 0.7);
         assert_eq!(p.colormap, Colormap::Viridis);

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use eframe::egui::{self, RichText};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
-use super::jobs::Pick;
+use super::widgets::format_value;
 use super::{Action, ViewCtx};
-use crate::protocol::{TrainCommand, TrainConfig, TrainEvent};
+use crate::protocol::{TrainCommand, TrainEvent};
 
 const ORANGE: egui::Color32 = egui::Color32::from_rgb(240, 150, 40);
 const GREEN: egui::Color32 = egui::Color32::from_rgb(70, 180, 90);
@@ -75,7 +75,10 @@ impl Run {
     }
 
     fn active(&self) -> bool {
-        matches!(self.status, Status::Starting | Status::Loading { .. } | Status::Running | Status::Paused)
+        matches!(
+            self.status,
+            Status::Starting | Status::Loading { .. } | Status::Running | Status::Paused
+        )
     }
 
     /// Estimated time left, from the step rate since the first step of this session.
@@ -147,8 +150,14 @@ impl TrainingView {
             Status::Loading { done, total } => format!("training: loading images {done}/{total}"),
             Status::Paused => format!("training paused at step {}", r.step),
             _ => {
-                let eta = r.eta().map(|d| format!(" · ETA {}", format_duration(d))).unwrap_or_default();
-                format!("training: step {}/{} · {:.0} pairs/s{eta}", r.step, r.total_steps, r.pairs_per_s)
+                let eta = r
+                    .eta()
+                    .map(|d| format!(" · ETA {}", format_duration(d)))
+                    .unwrap_or_default();
+                format!(
+                    "training: step {}/{} · {:.0} pairs/s{eta}",
+                    r.step, r.total_steps, r.pairs_per_s
+                )
             }
         })
     }
@@ -158,7 +167,11 @@ impl TrainingView {
         let r = self.run.get_or_insert_with(|| Run::new(PathBuf::new()));
         match e {
             TrainEvent::Loading { done, total } => r.status = Status::Loading { done, total },
-            TrainEvent::Started { total_steps, start_step, pairs_per_epoch } => {
+            TrainEvent::Started {
+                total_steps,
+                start_step,
+                pairs_per_epoch,
+            } => {
                 r.status = Status::Running;
                 r.total_steps = total_steps;
                 r.start_step = start_step;
@@ -166,7 +179,14 @@ impl TrainingView {
                 r.pairs_per_epoch = pairs_per_epoch;
                 r.clock = None;
             }
-            TrainEvent::Step { step, epoch, loss, accuracy, lr, pairs_per_s } => {
+            TrainEvent::Step {
+                step,
+                epoch,
+                loss,
+                accuracy,
+                lr,
+                pairs_per_s,
+            } => {
                 if r.status == Status::Starting || matches!(r.status, Status::Loading { .. }) {
                     r.status = Status::Running;
                 }
@@ -185,7 +205,9 @@ impl TrainingView {
                 r.epoch = epoch;
                 r.step = r.step.max(step);
             }
-            TrainEvent::Validation { step, rank1, map, .. } => {
+            TrainEvent::Validation {
+                step, rank1, map, ..
+            } => {
                 r.rank1.push([step as f64, rank1 * 100.0]);
                 r.map.push([step as f64, map * 100.0]);
             }
@@ -215,7 +237,10 @@ impl TrainingView {
     }
 
     fn has_checkpoint(&mut self, out: &std::path::Path) -> bool {
-        let fresh = self.checkpoint.as_ref().is_some_and(|(p, _, at)| p == out && at.elapsed() < Duration::from_secs(2));
+        let fresh = self
+            .checkpoint
+            .as_ref()
+            .is_some_and(|(p, _, at)| p == out && at.elapsed() < Duration::from_secs(2));
         if !fresh {
             // Two `stat` calls, at most every two seconds.
             let has = crate::train::checkpoint::has_checkpoint(out);
@@ -229,47 +254,89 @@ impl TrainingView {
     pub fn ui(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>) -> Vec<Action> {
         let mut out = Vec::new();
         let active = self.running() || cx.jobs.training();
-        egui::Panel::left("train-form").resizable(true).default_size(330.0).show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| {
-                ui.add_enabled_ui(!active, |ui| form(ui, &mut cx.persisted.train, &mut out));
-                ui.separator();
-                let resumable = self.has_checkpoint(&cx.persisted.train.out);
-                self.buttons(ui, cx, active, resumable, &mut out);
+        egui::Panel::left("train-form")
+            .resizable(true)
+            .default_size(330.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    ui.add_enabled_ui(!active, |ui| {
+                        super::train_form::form(ui, &mut cx.persisted.train, &mut out)
+                    });
+                    ui.separator();
+                    let resumable = self.has_checkpoint(&cx.persisted.train.out);
+                    self.buttons(ui, cx, active, resumable, &mut out);
+                });
             });
+        egui::CentralPanel::default().show(ui, |ui| {
+            self.progress_and_plots(ui, &mut cx.persisted.ema_alpha, &mut out)
         });
-        egui::CentralPanel::default().show(ui, |ui| self.progress_and_plots(ui, &mut cx.persisted.ema_alpha, &mut out));
         if let Some(r) = &self.run {
-            ui.ctx().request_repaint_after(if r.active() { Duration::from_millis(500) } else { Duration::from_secs(5) });
+            ui.ctx().request_repaint_after(if r.active() {
+                Duration::from_millis(500)
+            } else {
+                Duration::from_secs(5)
+            });
         }
         out
     }
 
-    fn buttons(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>, active: bool, resumable: bool, out: &mut Vec<Action>) {
+    fn buttons(
+        &mut self,
+        ui: &mut egui::Ui,
+        cx: &mut ViewCtx<'_>,
+        active: bool,
+        resumable: bool,
+        out: &mut Vec<Action>,
+    ) {
         ui.horizontal_wrapped(|ui| {
             let config = cx.persisted.train.clone();
-            if ui.add_enabled(!active, egui::Button::new("Start training")).clicked() {
+            if ui
+                .add_enabled(!active, egui::Button::new("Start training"))
+                .clicked()
+            {
                 self.run = Some(Run::new(config.out.clone()));
-                out.push(Action::Train(TrainCommand::Start { config: config.clone(), resume: false }));
+                out.push(Action::Train(TrainCommand::Start {
+                    config: config.clone(),
+                    resume: false,
+                }));
             }
             if ui
-                .add_enabled(!active && resumable, egui::Button::new("Resume from checkpoint"))
+                .add_enabled(
+                    !active && resumable,
+                    egui::Button::new("Resume from checkpoint"),
+                )
                 .on_hover_text("continue the run saved in the output folder")
                 .on_disabled_hover_text("no checkpoint in the output folder")
                 .clicked()
             {
                 self.run = Some(Run::new(config.out.clone()));
-                out.push(Action::Train(TrainCommand::Start { config, resume: true }));
+                out.push(Action::Train(TrainCommand::Start {
+                    config,
+                    resume: true,
+                }));
             }
         });
         ui.horizontal_wrapped(|ui| {
             let status = self.run.as_ref().map(|r| r.status.clone());
-            if ui.add_enabled(status == Some(Status::Running), egui::Button::new("Pause")).on_hover_text("Space").clicked() {
+            if ui
+                .add_enabled(status == Some(Status::Running), egui::Button::new("Pause"))
+                .on_hover_text("Space")
+                .clicked()
+            {
                 out.push(Action::Train(TrainCommand::Pause));
             }
-            if ui.add_enabled(status == Some(Status::Paused), egui::Button::new("Resume")).on_hover_text("Space").clicked() {
+            if ui
+                .add_enabled(status == Some(Status::Paused), egui::Button::new("Resume"))
+                .on_hover_text("Space")
+                .clicked()
+            {
                 out.push(Action::Train(TrainCommand::Resume));
             }
-            if ui.add_enabled(active, egui::Button::new("Stop")).on_hover_text("stop after this step; a checkpoint is written").clicked() {
+            if ui
+                .add_enabled(active, egui::Button::new("Stop"))
+                .on_hover_text("stop after this step; a checkpoint is written")
+                .clicked()
+            {
                 out.push(Action::Train(TrainCommand::Stop));
             }
         });
@@ -277,7 +344,9 @@ impl TrainingView {
 
     fn progress_and_plots(&mut self, ui: &mut egui::Ui, alpha: &mut f32, out: &mut Vec<Action>) {
         let Some(r) = &self.run else {
-            ui.label("Set the hyper-parameters and press Start. The defaults are the authors' protocol.");
+            ui.label(
+                "Set the hyper-parameters and press Start. The defaults are the authors' protocol.",
+            );
             return;
         };
         let status = match &r.status {
@@ -291,29 +360,59 @@ impl TrainingView {
         };
         ui.horizontal(|ui| {
             ui.label(RichText::new(format!("Training: {status}")).strong());
-            ui.label(format!("step {} of {} · epoch {}", r.step, r.total_steps, r.epoch + 1));
+            ui.label(format!(
+                "step {} of {} · epoch {}",
+                r.step,
+                r.total_steps,
+                r.epoch + 1
+            ));
             ui.label(RichText::new(format!("-> {}", r.model_dir.display())).weak());
         });
-        let frac = if r.total_steps > 0 { r.step as f32 / r.total_steps as f32 } else { 0.0 };
-        let eta = r.eta().map_or(String::new(), |d| format!(" · ETA {}", format_duration(d)));
-        ui.add(egui::ProgressBar::new(frac).text(format!("{:.0}% · {:.0} pairs/s{eta}", frac * 100.0, r.pairs_per_s)));
+        let frac = if r.total_steps > 0 {
+            r.step as f32 / r.total_steps as f32
+        } else {
+            0.0
+        };
+        let text = if r.status == Status::Running {
+            let eta = r
+                .eta()
+                .map_or(String::new(), |d| format!(" · ETA {}", format_duration(d)));
+            format!("{:.0}% · {:.0} pairs/s{eta}", frac * 100.0, r.pairs_per_s)
+        } else {
+            format!("{:.0}%", frac * 100.0)
+        };
+        ui.add(egui::ProgressBar::new(frac).text(text));
         if let Status::Loading { done, total } = r.status {
-            ui.add(egui::ProgressBar::new(done as f32 / total.max(1) as f32).text(format!("decoding {done}/{total} training images")));
+            ui.add(
+                egui::ProgressBar::new(done as f32 / total.max(1) as f32)
+                    .text(format!("decoding {done}/{total} training images")),
+            );
         }
         if let Some((step, path)) = &r.last_checkpoint {
-            ui.label(RichText::new(format!("last checkpoint at step {step}: {}", path.display())).weak());
+            ui.label(
+                RichText::new(format!(
+                    "last checkpoint at step {step}: {}",
+                    path.display()
+                ))
+                .weak(),
+            );
         }
         if let Some(last) = r.loss.last() {
             ui.label(format!(
-                "loss {:.4} · accuracy {:.1}% · lr {:.2e}{}",
-                last[1],
+                "loss {} · accuracy {:.1}% · lr {:.2e}{}",
+                format_value(last[1] as f32),
                 r.accuracy.last().map_or(0.0, |a| a[1]),
                 r.lr.last().map_or(0.0, |l| l[1]),
-                r.rank1.last().map_or(String::new(), |v| format!(" · val rank-1 {:.1}%", v[1]))
+                r.rank1
+                    .last()
+                    .map_or(String::new(), |v| format!(" · val rank-1 {:.1}%", v[1]))
             ));
         }
         if let Some(dir) = &r.finished_dir
-            && ui.button(format!("Use this model ({})", dir.display())).on_hover_text("load it into Compare, Gallery and the maps").clicked()
+            && ui
+                .button(format!("Use this model ({})", dir.display()))
+                .on_hover_text("load it into Compare, Gallery and the maps")
+                .clicked()
         {
             out.push(Action::UseModel(dir.clone()));
         }
@@ -322,101 +421,68 @@ impl TrainingView {
         let w = ((ui.available_width() - 16.0) / 2.0).max(160.0);
         let link = egui::Id::unique("train-plots");
         let smoothed = ema(&r.loss, f64::from(*alpha));
-        let plot = |id: &str, y: &str| Plot::new(id.to_string()).height(h).width(w).legend(Legend::default()).link_axis(link, [true, false]).x_axis_label("step").y_axis_label(y.to_string()).allow_scroll(false);
+        let plot = |id: &str, y: &str| {
+            Plot::new(id.to_string())
+                .height(h)
+                .width(w)
+                .legend(Legend::default())
+                .link_axis(link, [true, false])
+                .x_axis_label("step")
+                .y_axis_label(y.to_string())
+                .allow_scroll(false)
+        };
         ui.horizontal(|ui| {
-            plot("plot-loss", "loss").show(ui, |p| {
-                p.line(Line::new("loss", PlotPoints::from(r.loss.clone())).color(egui::Color32::from_gray(140)));
-                p.line(Line::new("loss (EMA)", PlotPoints::from(smoothed)).width(2.0).color(ORANGE));
-            });
-            plot("plot-acc", "%").include_y(0.0).include_y(100.0).show(ui, |p| {
-                p.line(Line::new("pair accuracy", PlotPoints::from(r.accuracy.clone())).color(GREEN));
-            });
+            plot("plot-loss", "loss")
+                .y_axis_formatter(|mark, _| format_value(mark.value as f32))
+                .show(ui, |p| {
+                    p.line(
+                        Line::new("loss", PlotPoints::from(r.loss.clone()))
+                            .color(egui::Color32::from_gray(140)),
+                    );
+                    p.line(
+                        Line::new("loss (EMA)", PlotPoints::from(smoothed))
+                            .width(2.0)
+                            .color(ORANGE),
+                    );
+                });
+            plot("plot-acc", "%")
+                .include_y(0.0)
+                .include_y(100.0)
+                .show(ui, |p| {
+                    p.line(
+                        Line::new("pair accuracy", PlotPoints::from(r.accuracy.clone()))
+                            .color(GREEN),
+                    );
+                });
         });
         ui.horizontal(|ui| {
-            plot("plot-lr", "lr").show(ui, |p| p.line(Line::new("learning rate", PlotPoints::from(r.lr.clone())).color(BLUE)));
-            plot("plot-val", "%").include_y(0.0).include_y(100.0).show(ui, |p| {
-                p.line(Line::new("val rank-1", PlotPoints::from(r.rank1.clone())).color(PURPLE));
-                p.points(Points::new("val rank-1", PlotPoints::from(r.rank1.clone())).radius(3.0).color(PURPLE));
-                p.line(Line::new("val mAP", PlotPoints::from(r.map.clone())).color(TEAL));
-                p.points(Points::new("val mAP", PlotPoints::from(r.map.clone())).radius(3.0).color(TEAL));
+            plot("plot-lr", "lr").show(ui, |p| {
+                p.line(Line::new("learning rate", PlotPoints::from(r.lr.clone())).color(BLUE))
             });
+            plot("plot-val", "%")
+                .include_y(0.0)
+                .include_y(100.0)
+                .show(ui, |p| {
+                    p.line(
+                        Line::new("val rank-1", PlotPoints::from(r.rank1.clone())).color(PURPLE),
+                    );
+                    p.points(
+                        Points::new("val rank-1", PlotPoints::from(r.rank1.clone()))
+                            .radius(3.0)
+                            .color(PURPLE),
+                    );
+                    p.line(Line::new("val mAP", PlotPoints::from(r.map.clone())).color(TEAL));
+                    p.points(
+                        Points::new("val mAP", PlotPoints::from(r.map.clone()))
+                            .radius(3.0)
+                            .color(TEAL),
+                    );
+                });
         });
         ui.horizontal(|ui| {
             ui.label("loss smoothing (EMA weight)");
             ui.add(egui::Slider::new(alpha, 0.005..=1.0).logarithmic(true));
         });
-    }
-}
-
-/// The hyper-parameter form.
-fn form(ui: &mut egui::Ui, c: &mut TrainConfig, out: &mut Vec<Action>) {
-    ui.label(RichText::new("Data").strong());
-    ui.horizontal(|ui| {
-        ui.label("dataset");
-        ui.label(RichText::new(super::state::short_path(&c.dataset, 2)).monospace()).on_hover_text(c.dataset.display().to_string());
-    });
-    ui.horizontal(|ui| {
-        if ui.button("Choose…").clicked() {
-            out.push(Action::Pick(Pick::TrainDataset));
-        }
-        if ui.button("Sample").on_hover_text("the embedded sample dataset").clicked() {
-            c.dataset = super::state::resolve(super::state::SAMPLE_DATASET);
-        }
-    });
-    ui.horizontal(|ui| {
-        ui.label("output");
-        ui.label(RichText::new(super::state::short_path(&c.out, 2)).monospace()).on_hover_text(c.out.display().to_string());
-        if ui.button("Choose…").clicked() {
-            out.push(Action::Pick(Pick::TrainOut));
-        }
-    });
-    ui.separator();
-    ui.label(RichText::new("Hyper-parameters").strong());
-    egui::Grid::new("train-params").num_columns(2).striped(true).show(ui, |ui| {
-        let row = |ui: &mut egui::Ui, label: &str, w: egui::DragValue<'_>| {
-            ui.label(label);
-            ui.add(w);
-            ui.end_row();
-        };
-        row(ui, "epochs", egui::DragValue::new(&mut c.epochs).range(1..=10_000));
-        row(ui, "batch size (pairs)", egui::DragValue::new(&mut c.batch_size).range(2..=4096));
-        row(ui, "learning rate", egui::DragValue::new(&mut c.learning_rate).range(1e-6..=1.0).speed(0.001).max_decimals(6));
-        row(ui, "momentum", egui::DragValue::new(&mut c.momentum).range(0.0..=0.999).speed(0.01));
-        row(ui, "weight decay", egui::DragValue::new(&mut c.weight_decay).range(0.0..=0.1).speed(0.0001).max_decimals(6));
-        row(ui, "lr decay (per step)", egui::DragValue::new(&mut c.lr_decay).range(0.0..=0.1).speed(0.00001).max_decimals(7));
-        row(ui, "negatives per positive", egui::DragValue::new(&mut c.negatives_per_positive).range(0..=20));
-        ui.label("max positives per id");
-        ui.horizontal(|ui| {
-            let mut on = c.max_positives_per_identity.is_some();
-            ui.checkbox(&mut on, "");
-            let mut v = c.max_positives_per_identity.unwrap_or(100);
-            ui.add_enabled(on, egui::DragValue::new(&mut v).range(1..=100_000));
-            c.max_positives_per_identity = on.then_some(v);
-        });
-        ui.end_row();
-        row(ui, "validation fraction", egui::DragValue::new(&mut c.validation_fraction).range(0.0..=0.9).speed(0.01));
-        row(ui, "validate every (steps)", egui::DragValue::new(&mut c.validate_every).range(1..=1_000_000));
-        row(ui, "checkpoint every (steps)", egui::DragValue::new(&mut c.checkpoint_every).range(1..=1_000_000));
-        ui.label("augment");
-        ui.checkbox(&mut c.augment, "translate + flip");
-        ui.end_row();
-        ui.label("colour jitter");
-        ui.checkbox(&mut c.color_jitter, "");
-        ui.end_row();
-        row(ui, "seed", egui::DragValue::new(&mut c.seed));
-        ui.label("max steps");
-        ui.horizontal(|ui| {
-            let mut on = c.max_steps.is_some();
-            ui.checkbox(&mut on, "");
-            let mut v = c.max_steps.unwrap_or(1000);
-            ui.add_enabled(on, egui::DragValue::new(&mut v).range(1..=100_000_000));
-            c.max_steps = on.then_some(v);
-        });
-        ui.end_row();
-    });
-    if ui.button("Authors' defaults").on_hover_text("reset the hyper-parameters (keeps dataset and output)").clicked() {
-        let (dataset, out_dir) = (c.dataset.clone(), c.out.clone());
-        *c = TrainConfig { dataset, out: out_dir, ..TrainConfig::default() };
     }
 }
 
@@ -434,12 +500,26 @@ mod tests {
     #[test]
     fn events_build_the_run() {
         let mut v = TrainingView::default();
-        v.on_event(TrainEvent::Started { total_steps: 10, start_step: 0, pairs_per_epoch: 80 });
-        v.on_event(TrainEvent::Step { step: 1, epoch: 0, loss: 0.7, accuracy: 0.5, lr: 0.05, pairs_per_s: 100.0 });
+        v.on_event(TrainEvent::Started {
+            total_steps: 10,
+            start_step: 0,
+            pairs_per_epoch: 80,
+        });
+        v.on_event(TrainEvent::Step {
+            step: 1,
+            epoch: 0,
+            loss: 0.7,
+            accuracy: 0.5,
+            lr: 0.05,
+            pairs_per_s: 100.0,
+        });
         assert!(v.running());
         assert!(v.status_line().is_some_and(|s| s.contains("step 1/10")));
         assert_eq!(v.toggle_pause().len(), 1);
-        v.on_event(TrainEvent::Finished { step: 10, model_dir: "m".into() });
+        v.on_event(TrainEvent::Finished {
+            step: 10,
+            model_dir: "m".into(),
+        });
         assert!(!v.running());
     }
 

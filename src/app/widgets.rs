@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex};
 
-use eframe::egui::{self, Color32, ColorImage, Rect, Sense, TextureHandle, TextureOptions, Vec2, pos2, vec2};
+use eframe::egui::{
+    self, Color32, ColorImage, Rect, Sense, TextureHandle, TextureOptions, Vec2, pos2, vec2,
+};
 
 use crate::data::{INPUT_H, INPUT_W};
 use crate::viz::{Colormap, ValueRange};
@@ -65,7 +67,9 @@ impl ThumbCache {
             let queue = queue.clone();
             let tx: Sender<_> = tx.clone();
             let ctx = ctx.clone();
-            let _ = std::thread::Builder::new().name(format!("thumbs-{i}")).spawn(move || decode_loop(&queue, &tx, &ctx));
+            let _ = std::thread::Builder::new()
+                .name(format!("thumbs-{i}"))
+                .spawn(move || decode_loop(&queue, &tx, &ctx));
         }
         Self {
             entries: HashMap::new(),
@@ -82,14 +86,22 @@ impl ThumbCache {
         for (path, result) in self.results.try_iter().take(64) {
             let thumb = match result {
                 Ok(img) => Thumb::Ready {
-                    tex: self.ctx.load_texture(format!("thumb:{}", path.display()), img, TextureOptions::LINEAR),
+                    tex: self.ctx.load_texture(
+                        format!("thumb:{}", path.display()),
+                        img,
+                        TextureOptions::LINEAR,
+                    ),
                     last_used: self.frame,
                 },
                 Err(reason) => Thumb::Failed(reason),
             };
             self.entries.insert(path, thumb);
         }
-        let ready = self.entries.values().filter(|t| matches!(t, Thumb::Ready { .. })).count();
+        let ready = self
+            .entries
+            .values()
+            .filter(|t| matches!(t, Thumb::Ready { .. }))
+            .count();
         if ready > MAX_THUMBS {
             let mut ages: Vec<(u64, PathBuf)> = self
                 .entries
@@ -144,7 +156,11 @@ impl ThumbCache {
     }
 }
 
-fn decode_loop(queue: &Queue, tx: &Sender<(PathBuf, Result<ColorImage, String>)>, ctx: &egui::Context) {
+fn decode_loop(
+    queue: &Queue,
+    tx: &Sender<(PathBuf, Result<ColorImage, String>)>,
+    ctx: &egui::Context,
+) {
     loop {
         let path = {
             let Ok(mut items) = queue.items.lock() else {
@@ -160,7 +176,8 @@ fn decode_loop(queue: &Queue, tx: &Sender<(PathBuf, Result<ColorImage, String>)>
                 };
             }
         };
-        let result = crate::data::crops::decode_crop(&path).map(|crop| ColorImage::from_rgb([INPUT_W, INPUT_H], &crop));
+        let result = crate::data::crops::decode_crop(&path)
+            .map(|crop| ColorImage::from_rgb([INPUT_W, INPUT_H], &crop));
         if tx.send((path, result)).is_err() {
             return;
         }
@@ -169,7 +186,12 @@ fn decode_loop(queue: &Queue, tx: &Sender<(PathBuf, Result<ColorImage, String>)>
 }
 
 /// Draw a thumbnail (or its placeholder) at `size`; the response senses clicks.
-pub fn thumbnail(ui: &mut egui::Ui, thumbs: &mut ThumbCache, path: &Path, size: Vec2) -> egui::Response {
+pub fn thumbnail(
+    ui: &mut egui::Ui,
+    thumbs: &mut ThumbCache,
+    path: &Path,
+    size: Vec2,
+) -> egui::Response {
     let (rect, response) = ui.allocate_exact_size(size, Sense::click());
     paint_thumbnail(ui, thumbs, path, rect);
     response
@@ -180,15 +202,32 @@ pub fn paint_thumbnail(ui: &egui::Ui, thumbs: &mut ThumbCache, path: &Path, rect
     let painter = ui.painter_at(rect);
     match thumbs.get(path) {
         ThumbState::Ready(tex) => {
-            painter.image(tex.id(), rect, Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0)), Color32::WHITE);
+            painter.image(
+                tex.id(),
+                rect,
+                Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0)),
+                Color32::WHITE,
+            );
         }
         ThumbState::Loading => {
             painter.rect_filled(rect, 2.0, ui.visuals().faint_bg_color);
-            painter.text(rect.center(), egui::Align2::CENTER_CENTER, "…", egui::FontId::proportional(14.0), ui.visuals().weak_text_color());
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "…",
+                egui::FontId::proportional(14.0),
+                ui.visuals().weak_text_color(),
+            );
         }
         ThumbState::Failed(_) => {
             painter.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
-            painter.text(rect.center(), egui::Align2::CENTER_CENTER, "x", egui::FontId::proportional(16.0), ui.visuals().error_fg_color);
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "x",
+                egui::FontId::proportional(16.0),
+                ui.visuals().error_fg_color,
+            );
         }
     }
 }
@@ -213,14 +252,30 @@ pub fn legend(ui: &mut egui::Ui, cmap: Colormap, range: ValueRange, width: f32) 
         let t0 = i as f32 / steps as f32;
         let t1 = (i + 1) as f32 / steps as f32;
         let [r, g, b] = cmap.map((t0 + t1) / 2.0);
-        let seg = Rect::from_min_max(pos2(bar.left() + t0 * width, bar.top()), pos2(bar.left() + t1 * width, bar.bottom()));
+        let seg = Rect::from_min_max(
+            pos2(bar.left() + t0 * width, bar.top()),
+            pos2(bar.left() + t1 * width, bar.bottom()),
+        );
         painter.rect_filled(seg, 0.0, Color32::from_rgb(r, g, b));
     }
     let span = range.max - range.min;
     for t in crate::viz::ticks(range, 5) {
-        let x = if span > 0.0 { bar.left() + (t - range.min) / span * width } else { bar.left() };
-        painter.line_segment([pos2(x, bar.bottom()), pos2(x, bar.bottom() + 3.0)], ui.visuals().widgets.noninteractive.fg_stroke);
-        painter.text(pos2(x, bar.bottom() + 3.0), egui::Align2::CENTER_TOP, format_value(t), egui::FontId::proportional(10.0), ui.visuals().text_color());
+        let x = if span > 0.0 {
+            bar.left() + (t - range.min) / span * width
+        } else {
+            bar.left()
+        };
+        painter.line_segment(
+            [pos2(x, bar.bottom()), pos2(x, bar.bottom() + 3.0)],
+            ui.visuals().widgets.noninteractive.fg_stroke,
+        );
+        painter.text(
+            pos2(x, bar.bottom() + 3.0),
+            egui::Align2::CENTER_TOP,
+            format_value(t),
+            egui::FontId::proportional(10.0),
+            ui.visuals().text_color(),
+        );
     }
 }
 
@@ -242,15 +297,23 @@ pub fn format_value(v: f32) -> String {
 
 /// A combo box choosing a colormap.
 pub fn colormap_picker(ui: &mut egui::Ui, cmap: &mut Colormap) {
-    egui::ComboBox::from_label("colormap").selected_text(cmap.name()).show_ui(ui, |ui| {
-        for c in Colormap::ALL {
-            ui.selectable_value(cmap, c, c.name());
-        }
-    });
+    egui::ComboBox::from_label("colormap")
+        .selected_text(cmap.name())
+        .show_ui(ui, |ui| {
+            for c in Colormap::ALL {
+                ui.selectable_value(cmap, c, c.name());
+            }
+        });
 }
 
 /// Upload an RGBA8 buffer as a texture with nearest filtering (feature maps stay blocky).
-pub fn upload_rgba(ctx: &egui::Context, name: &str, rgba: &[u8], w: usize, h: usize) -> Option<TextureHandle> {
+pub fn upload_rgba(
+    ctx: &egui::Context,
+    name: &str,
+    rgba: &[u8],
+    w: usize,
+    h: usize,
+) -> Option<TextureHandle> {
     if w == 0 || h == 0 || rgba.len() != w * h * 4 {
         return None;
     }
@@ -260,7 +323,11 @@ pub fn upload_rgba(ctx: &egui::Context, name: &str, rgba: &[u8], w: usize, h: us
 
 /// Green for a match, red for a non-match.
 pub fn match_color(is_match: bool) -> Color32 {
-    if is_match { Color32::from_rgb(40, 180, 70) } else { Color32::from_rgb(210, 50, 50) }
+    if is_match {
+        Color32::from_rgb(40, 180, 70)
+    } else {
+        Color32::from_rgb(210, 50, 50)
+    }
 }
 
 #[cfg(test)]

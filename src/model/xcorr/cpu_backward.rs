@@ -14,8 +14,9 @@
 //!    `(g_i - mean g)/sigma - (sum_j g_j c_j)/sigma^2 * c_i/((N-1) s)` with `c = p - mean`), and
 //!    scatter-adds it onto the map positions the patch covers (zero padding drops the rest).
 //!
-//! Every inner loop runs over the contiguous padded patch axis; on x86-64 CPUs with AVX2 and
-//! FMA a copy of the kernel compiled for them is chosen at run time.
+//! Every inner loop runs over the contiguous padded patch axis (for P = 3, 5, 7 a fixed-length
+//! row accumulated in registers); on x86-64 CPUs with AVX2 and FMA a copy of the kernel
+//! compiled for them is chosen at run time.
 
 use rayon::prelude::*;
 
@@ -98,6 +99,83 @@ fn normalize_plane(
     }
 }
 
+/// Step 2: the gradients of the normalised patches of one plane. `g` is the plane's
+/// `[D*W, H, W]` slice of the output gradient. Common padded patch lengths (P = 3, 5, 7) get a
+/// copy with the length known at compile time.
+#[inline(always)]
+fn patch_gradients(
+    g: &[f32],
+    (h, w, np): (usize, usize, usize),
+    geo: &XcorrGeometry,
+    s: &mut Scratch,
+) {
+    match np {
+        16 => patch_gradients_fixed::<16>(g, (h, w), geo, s),
+        32 => patch_gradients_fixed::<32>(g, (h, w), geo, s),
+        64 => patch_gradients_fixed::<64>(g, (h, w), geo, s),
+        _ => patch_gradients_any(g, (h, w, np), geo, s),
+    }
+}
+
+/// `acc += a * v` over one padded patch row of compile-time length (stays in registers).
+#[inline(always)]
+fn axpy_fixed<const NP: usize>(acc: &mut [f32; NP], a: f32, v: &[f32; NP]) {
+    for k in 0..NP {
+        acc[k] += a * v[k];
+    }
+}
+
+/// [`patch_gradients`] for a padded patch length `NP` known at compile time: each gradient row
+/// is accumulated in registers over its whole band (D*W terms) and stored once.
+#[inline(always)]
+fn patch_gradients_fixed<const NP: usize>(
+    g: &[f32],
+    (h, w): (usize, usize),
+    geo: &XcorrGeometry,
+    s: &mut Scratch,
+) {
+    let n = geo.patch * geo.patch;
+    let half = geo.band / 2;
+    let hw = h * w;
+    let scale = 1.0 / (n - 1) as f32;
+    let (xn, _) = s.xn.as_chunks::<NP>(); // [H*W][NP]
+    let (yn, _) = s.yn.as_chunks::<NP>(); // [H*W][NP]
+    let (dxn, _) = s.dxn.as_chunks_mut::<NP>(); // [H*W][NP]
+    let (dyn_, _) = s.dyn_.as_chunks_mut::<NP>(); // [H*W][NP]
+    // dXn[row, x, :] = sum_{dy, x'} G[dy*W + x', row, x] * Yn[row + dy - half, x', :]
+    for row in 0..h {
+        for x in 0..w {
+            let mut acc = [0.0f32; NP];
+            for dy in 0..geo.band {
+                let Some(r) = (row + dy).checked_sub(half).filter(|r| *r < h) else {
+                    continue;
+                };
+                let g0 = dy * w * hw + row * w + x;
+                for xp in 0..w {
+                    axpy_fixed(&mut acc, g[g0 + xp * hw] * scale, &yn[r * w + xp]);
+                }
+            }
+            dxn[row * w + x] = acc;
+        }
+    }
+    // dYn[r, x', :] = sum_{dy, x} G[dy*W + x', r + half - dy, x] * Xn[r + half - dy, x, :]
+    for r in 0..h {
+        for xp in 0..w {
+            let mut acc = [0.0f32; NP];
+            for dy in 0..geo.band {
+                let Some(row) = (r + half).checked_sub(dy).filter(|row| *row < h) else {
+                    continue;
+                };
+                let g0 = (dy * w + xp) * hw + row * w;
+                for (x, gv) in g[g0..g0 + w].iter().enumerate() {
+                    axpy_fixed(&mut acc, gv * scale, &xn[row * w + x]);
+                }
+            }
+            dyn_[r * w + xp] = acc;
+        }
+    }
+}
+
 /// `acc += a * v` over one padded patch row.
 #[inline(always)]
 fn axpy(acc: &mut [f32], a: f32, v: &[f32]) {
@@ -106,10 +184,9 @@ fn axpy(acc: &mut [f32], a: f32, v: &[f32]) {
     }
 }
 
-/// Step 2: the gradients of the normalised patches of one plane. `g` is the plane's
-/// `[D*W, H, W]` slice of the output gradient.
+/// [`patch_gradients`] for any padded patch length.
 #[inline(always)]
-fn patch_gradients(
+fn patch_gradients_any(
     g: &[f32],
     (h, w, np): (usize, usize, usize),
     geo: &XcorrGeometry,
@@ -121,11 +198,9 @@ fn patch_gradients(
     let scale = 1.0 / (n - 1) as f32;
     for row in 0..h {
         for dy in 0..geo.band {
-            let r = row as isize + dy as isize - half as isize;
-            if r < 0 || r as usize >= h {
+            let Some(r) = (row + dy).checked_sub(half).filter(|r| *r < h) else {
                 continue;
-            }
-            let r = r as usize;
+            };
             // dXn[row, x, :] += G[dy*W + x', row, x] * Yn[r, x', :]
             for x in 0..w {
                 let acc = &mut s.dxn[(row * w + x) * np..(row * w + x + 1) * np];
@@ -136,14 +211,11 @@ fn patch_gradients(
             }
             // dYn[r, x', :] += G[dy*W + x', row, x] * Xn[row, x, :]
             for xp in 0..w {
-                let gcol = &g[(dy * w + xp) * hw + row * w..(dy * w + xp) * hw + (row + 1) * w];
+                let g0 = (dy * w + xp) * hw + row * w;
                 let acc = &mut s.dyn_[(r * w + xp) * np..(r * w + xp + 1) * np];
-                for (x, gv) in gcol.iter().enumerate() {
-                    axpy(
-                        acc,
-                        gv * scale,
-                        &s.xn[(row * w + x) * np..(row * w + x + 1) * np],
-                    );
+                for (x, gv) in g[g0..g0 + w].iter().enumerate() {
+                    let v = &s.xn[(row * w + x) * np..(row * w + x + 1) * np];
+                    axpy(acc, gv * scale, v);
                 }
             }
         }

@@ -1,0 +1,150 @@
+//! The training form: dataset, output folder and every hyper-parameter of
+//! [`TrainConfig`], starting from the authors' defaults.
+
+use eframe::egui::{self, RichText};
+
+use super::Action;
+use super::jobs::Pick;
+use crate::protocol::TrainConfig;
+
+/// The hyper-parameter form.
+pub(super) fn form(ui: &mut egui::Ui, c: &mut TrainConfig, out: &mut Vec<Action>) {
+    ui.label(RichText::new("Data").strong());
+    ui.horizontal(|ui| {
+        ui.label("dataset");
+        ui.label(RichText::new(super::state::short_path(&c.dataset, 2)).monospace())
+            .on_hover_text(c.dataset.display().to_string());
+    });
+    ui.horizontal(|ui| {
+        if ui.button("Choose…").clicked() {
+            out.push(Action::Pick(Pick::TrainDataset));
+        }
+        if ui
+            .button("Sample")
+            .on_hover_text("the embedded sample dataset")
+            .clicked()
+        {
+            c.dataset = super::state::resolve(super::state::SAMPLE_DATASET);
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.label("output");
+        ui.label(RichText::new(super::state::short_path(&c.out, 2)).monospace())
+            .on_hover_text(c.out.display().to_string());
+        if ui.button("Choose…").clicked() {
+            out.push(Action::Pick(Pick::TrainOut));
+        }
+    });
+    ui.separator();
+    ui.label(RichText::new("Hyper-parameters").strong());
+    egui::Grid::new("train-params")
+        .num_columns(2)
+        .striped(true)
+        .show(ui, |ui| {
+            let row = |ui: &mut egui::Ui, label: &str, w: egui::DragValue<'_>| {
+                ui.label(label);
+                ui.add(w);
+                ui.end_row();
+            };
+            row(
+                ui,
+                "epochs",
+                egui::DragValue::new(&mut c.epochs).range(1..=10_000),
+            );
+            row(
+                ui,
+                "batch size (pairs)",
+                egui::DragValue::new(&mut c.batch_size).range(2..=4096),
+            );
+            row(
+                ui,
+                "learning rate",
+                egui::DragValue::new(&mut c.learning_rate)
+                    .range(1e-6..=1.0)
+                    .speed(0.001)
+                    .max_decimals(6),
+            );
+            row(
+                ui,
+                "momentum",
+                egui::DragValue::new(&mut c.momentum)
+                    .range(0.0..=0.999)
+                    .speed(0.01),
+            );
+            row(
+                ui,
+                "weight decay",
+                egui::DragValue::new(&mut c.weight_decay)
+                    .range(0.0..=0.1)
+                    .speed(0.0001)
+                    .max_decimals(6),
+            );
+            row(
+                ui,
+                "lr decay (per step)",
+                egui::DragValue::new(&mut c.lr_decay)
+                    .range(0.0..=0.1)
+                    .speed(0.00001)
+                    .max_decimals(7),
+            );
+            row(
+                ui,
+                "negatives per positive",
+                egui::DragValue::new(&mut c.negatives_per_positive).range(0..=20),
+            );
+            ui.label("max positives per id");
+            ui.horizontal(|ui| {
+                let mut on = c.max_positives_per_identity.is_some();
+                ui.checkbox(&mut on, "");
+                let mut v = c.max_positives_per_identity.unwrap_or(100);
+                ui.add_enabled(on, egui::DragValue::new(&mut v).range(1..=100_000));
+                c.max_positives_per_identity = on.then_some(v);
+            });
+            ui.end_row();
+            row(
+                ui,
+                "validation fraction",
+                egui::DragValue::new(&mut c.validation_fraction)
+                    .range(0.0..=0.9)
+                    .speed(0.01),
+            );
+            row(
+                ui,
+                "validate every (steps)",
+                egui::DragValue::new(&mut c.validate_every).range(1..=1_000_000),
+            );
+            row(
+                ui,
+                "checkpoint every (steps)",
+                egui::DragValue::new(&mut c.checkpoint_every).range(1..=1_000_000),
+            );
+            ui.label("augment");
+            ui.checkbox(&mut c.augment, "translate + flip");
+            ui.end_row();
+            ui.label("colour jitter");
+            ui.checkbox(&mut c.color_jitter, "");
+            ui.end_row();
+            row(ui, "seed", egui::DragValue::new(&mut c.seed));
+            ui.label("max steps");
+            ui.horizontal(|ui| {
+                let mut on = c.max_steps.is_some();
+                ui.checkbox(&mut on, "");
+                let mut v = c.max_steps.unwrap_or(1000);
+                ui.add_enabled(on, egui::DragValue::new(&mut v).range(1..=100_000_000));
+                c.max_steps = on.then_some(v);
+            });
+            ui.end_row();
+        });
+    if ui
+        .button("Authors' defaults")
+        .on_hover_text("reset the hyper-parameters (keeps dataset and output)")
+        .clicked()
+    {
+        let (dataset, out_dir) = (c.dataset.clone(), c.out.clone());
+        *c = TrainConfig {
+            dataset,
+            out: out_dir,
+            ..TrainConfig::default()
+        };
+    }
+}
