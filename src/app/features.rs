@@ -34,6 +34,8 @@ pub struct FeaturesView {
     zoom: f32,
     /// The enlarged channel: (map index, channel).
     enlarged: Option<(usize, usize)>,
+    /// Width of each layer's frame as last drawn (for breaking rows).
+    block_widths: HashMap<&'static str, f32>,
 }
 
 /// `[C, H, W]` of a traced map: vectors become one row, 2-D maps one channel.
@@ -188,21 +190,52 @@ impl FeaturesView {
             }
             seen
         };
-        // Layers flow left to right and wrap, each in its own frame.
-        ui.horizontal_wrapped(|ui| {
-            ui.spacing_mut().item_spacing = vec2(10.0, 10.0);
-            for name in names {
-                let maps: Vec<(usize, &TracedMap)> = trace
-                    .maps
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, m)| m.name == name)
-                    .collect();
-                egui::Frame::group(ui.style()).show(ui, |ui| {
-                    ui.vertical(|ui| self.layer(ui, name, &maps, cmap));
-                });
+        // Layers flow left to right in rows, each in its own frame; a row breaks where the next
+        // layer (its width as drawn last frame) would not fit.
+        let available = ui.available_width();
+        let spacing = 10.0;
+        let mut rows: Vec<Vec<&'static str>> = vec![Vec::new()];
+        let mut used = 0.0;
+        for name in names {
+            let w = self.block_widths.get(name).copied().unwrap_or(340.0);
+            if used + w > available
+                && let Some(row) = rows.last()
+                && !row.is_empty()
+            {
+                rows.push(Vec::new());
+                used = 0.0;
             }
-        });
+            used += w + spacing;
+            if let Some(row) = rows.last_mut() {
+                row.push(name);
+            }
+        }
+        for row in rows {
+            ui.horizontal_top(|ui| {
+                ui.spacing_mut().item_spacing = vec2(spacing, spacing);
+                for name in row {
+                    let maps: Vec<(usize, &TracedMap)> = trace
+                        .maps
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, m)| m.name == name)
+                        .collect();
+                    let r = egui::Frame::group(ui.style()).show(ui, |ui| {
+                        ui.vertical(|ui| self.layer(ui, name, &maps, cmap));
+                    });
+                    let w = r.response.rect.width();
+                    if self
+                        .block_widths
+                        .insert(name, w)
+                        .is_none_or(|old| (old - w).abs() > 1.0)
+                    {
+                        // The rows were laid out with a guess: lay them out again.
+                        ui.ctx().request_repaint();
+                    }
+                }
+            });
+            ui.add_space(spacing);
+        }
     }
 
     /// One layer: its name and shape, a grid per branch, the legend.

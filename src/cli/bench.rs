@@ -67,16 +67,21 @@ fn random(n: usize, seed: u64) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
 }
 
-/// Median wall time of `f` in milliseconds (after one warm-up call).
+/// Median wall time of `f` in milliseconds (after one warm-up call); NaN when `f` fails (a
+/// backend that cannot allocate a reference-path tensor, say), so one row cannot sink the table.
 fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    let mut t: Vec<f64> = (0..reps.max(1))
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
+    let mut once = || std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut f)).is_ok();
+    if !once() {
+        return f64::NAN;
+    }
+    let mut t = Vec::with_capacity(reps.max(1));
+    for _ in 0..reps.max(1) {
+        let s = Instant::now();
+        if !once() {
+            return f64::NAN;
+        }
+        t.push(s.elapsed().as_secs_f64() * 1e3);
+    }
     t.sort_by(f64::total_cmp);
     t[t.len() / 2]
 }
