@@ -234,14 +234,16 @@ fn training_on_generated_people_learns() {
     use reid_explorer::protocol::CancelToken;
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("people");
-    let synth = SynthConfig { identities: 16, seed: 11, cameras: 4, cameras_per_identity: (2, 2), images_per_camera: (3, 3) };
+    let synth = SynthConfig { identities: 40, seed: 11, cameras: 4, cameras_per_identity: (2, 2), images_per_camera: (3, 3) };
     generate(&data, &synth, &|_, _| {}).expect("synth");
     let cfg = TrainConfig {
         dataset: data.clone(),
         out: tmp.path().join("model"),
         epochs: 100,
         batch_size: 16,
-        max_steps: Some(60),
+        max_steps: Some(80),
+        // The authors' 0.05 stalls or diverges with this initialisation at small batches.
+        learning_rate: 0.01,
         validation_fraction: 0.0,
         validate_every: 0,
         checkpoint_every: 0,
@@ -268,7 +270,7 @@ fn training_on_generated_people_learns() {
     assert!(last < first - 0.1, "loss must fall: first 15 steps {first:.3}, last 15 {last:.3}");
     let (r1_after, map_after) = rank1(&cfg.out);
     eprintln!("rank-1 {r1_before:.3} -> {r1_after:.3}, mAP {map_before:.3} -> {map_after:.3}, loss {first:.3} -> {last:.3}");
-    // 8 test identities: chance rank-1 is about 1/8.
-    assert!(r1_after >= 0.4, "rank-1 after training {r1_after:.3} (before {r1_before:.3})");
+    // 20 unseen test identities: chance rank-1 is about 1/20.
+    assert!(r1_after >= 0.2, "rank-1 after training {r1_after:.3} (before {r1_before:.3})");
     assert!(map_after > map_before + 0.1, "mAP {map_before:.3} -> {map_after:.3}");
 }
