@@ -26,28 +26,11 @@ fn normalized_patches(
     (scale, var_floor): (f32, f32),
     out: &mut [f32],
 ) {
-    let p = geo.patch;
-    let n = p * p;
-    let r = (p / 2) as isize;
+    let n = geo.patch * geo.patch;
     let mut vals = vec![0.0f32; n];
     for y in 0..h {
         for x in 0..w {
-            let mut k = 0;
-            let mut sum = 0.0f32;
-            for py in y as isize - r..=y as isize + r {
-                for px in x as isize - r..=x as isize + r {
-                    let v = if py >= 0 && px >= 0 && (py as usize) < h && (px as usize) < w {
-                        plane[py as usize * w + px as usize]
-                    } else {
-                        0.0
-                    };
-                    vals[k] = v;
-                    sum += v;
-                    k += 1;
-                }
-            }
-            let mean = sum / n as f32;
-            let var = vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / (n - 1) as f32;
+            let (mean, var) = gather_patch(plane, (h, w), (y, x), geo.patch, &mut vals);
             let inv = scale / ((var + var_floor).sqrt() + geo.eps);
             let row = &mut out[(y * w + x) * n..(y * w + x + 1) * n];
             for (o, v) in row.iter_mut().zip(&vals) {
@@ -55,6 +38,40 @@ fn normalized_patches(
             }
         }
     }
+}
+
+/// Copy the PxP patch of an `[H, W]` plane centred at (y, x), zero padded, into `dst[..P*P]`
+/// (row-major); returns its mean and sample variance (N-1 denominator).
+pub(super) fn gather_patch(
+    plane: &[f32],
+    (h, w): (usize, usize),
+    (y, x): (usize, usize),
+    p: usize,
+    dst: &mut [f32],
+) -> (f32, f32) {
+    let n = p * p;
+    let r = (p / 2) as isize;
+    let mut k = 0;
+    let mut sum = 0.0f32;
+    for py in y as isize - r..=y as isize + r {
+        for px in x as isize - r..=x as isize + r {
+            let v = if py >= 0 && px >= 0 && (py as usize) < h && (px as usize) < w {
+                plane[py as usize * w + px as usize]
+            } else {
+                0.0
+            };
+            dst[k] = v;
+            sum += v;
+            k += 1;
+        }
+    }
+    let mean = sum / n as f32;
+    let var = dst[..n]
+        .iter()
+        .map(|v| (v - mean) * (v - mean))
+        .sum::<f32>()
+        / (n - 1) as f32;
+    (mean, var)
 }
 
 /// The `[W, N] x [N, D*W]` product of one output row, accumulated into `acc` (`[W, D*W]`).

@@ -65,29 +65,12 @@ fn normalize_plane(
     out: &mut [f32],
     stats: &mut [(f32, f32)],
 ) {
-    let p = geo.patch;
-    let n = p * p;
-    let r = (p / 2) as isize;
+    let n = geo.patch * geo.patch;
     for y in 0..h {
         for x in 0..w {
             let pos = y * w + x;
             let row = &mut out[pos * np..pos * np + n];
-            let mut k = 0;
-            let mut sum = 0.0f32;
-            for py in y as isize - r..=y as isize + r {
-                for px in x as isize - r..=x as isize + r {
-                    let v = if py >= 0 && px >= 0 && (py as usize) < h && (px as usize) < w {
-                        plane[py as usize * w + px as usize]
-                    } else {
-                        0.0
-                    };
-                    row[k] = v;
-                    sum += v;
-                    k += 1;
-                }
-            }
-            let mean = sum / n as f32;
-            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / (n - 1) as f32;
+            let (mean, var) = super::cpu::gather_patch(plane, (h, w), (y, x), geo.patch, row);
             let s = (var + var_floor).sqrt();
             let sigma = s + geo.eps;
             let inv = 1.0 / sigma;
