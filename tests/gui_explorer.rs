@@ -212,3 +212,39 @@ fn images(root: &Path) -> Vec<PathBuf> {
 fn first_image(root: &Path) -> PathBuf {
     images(root).into_iter().next().expect("an image")
 }
+
+/// The explorer on the real CUHK03 folders (../shared/data/cuhk03, skipped when absent): the
+/// dataset opens, Compare shows a pair from it, and Gallery ranks a query against its 759-image
+/// gallery split.
+#[test]
+fn the_explorer_works_on_the_real_cuhk03_folders() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cuhk03");
+    if !root.join("bounding_box_test").exists() {
+        eprintln!("skipped: {} is absent", root.display());
+        return;
+    }
+    let fx = fixture();
+    let options = AppOptions {
+        backend: BackendChoice::Cpu,
+        model_dir: Some(fx.model.clone()),
+        dataset_dir: Some(root),
+        use_storage: false,
+        train: None,
+    };
+    let mut h = Harness::builder()
+        .with_size([1500.0, 950.0])
+        .build_eframe(move |cc| ExplorerApp::new(cc, options));
+    wait_for(&mut h, "p(same) =");
+    wait_for(&mut h, "13151 images");
+    click_tab(&mut h, Tab::Gallery);
+    h.get_by_label("Rank").click();
+    let start = Instant::now();
+    loop {
+        h.step();
+        if h.query_all_by_label_contains("759 ranked in").next().is_some() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(240), "ranking 759 images timed out");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::backend::{BackendChoice, ComputeDevice, select};
+use crate::engine::{CacheSpec, model_fingerprint};
 use crate::model::{DEFAULT_MODEL_DIR, ModelConfig, XCorrNet, load_model};
 
 /// A model loaded for a command, with where it came from.
@@ -27,6 +28,21 @@ pub fn resolve_model_dir(model: Option<&Path>) -> PathBuf {
     }
     let built = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_MODEL_DIR);
     if built.exists() { built } else { local }
+}
+
+impl LoadedModel {
+    /// The feature-cache location for images under `folder` (None when `enabled` is false or
+    /// the model files cannot be fingerprinted).
+    pub fn cache_for(&self, folder: &Path, enabled: bool) -> Option<CacheSpec> {
+        if !enabled {
+            return None;
+        }
+        let model = model_fingerprint(&self.dir).ok()?;
+        Some(CacheSpec {
+            folder: folder.to_path_buf(),
+            model,
+        })
+    }
 }
 
 /// Choose the backend (printing a fallback notice once on stderr) and load the model on it.

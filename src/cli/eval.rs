@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use crate::backend::BackendChoice;
 use crate::engine::evaluate_dataset;
-use crate::engine::{CacheSpec, model_fingerprint};
 use crate::eval::Protocol;
 use crate::protocol::CancelToken;
 
@@ -67,13 +66,7 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
         ProtocolArg::Standard => Protocol::Standard,
         ProtocolArg::SingleShot => Protocol::paper_single_shot(args.seed),
     };
-    let cache = (!args.no_cache)
-        .then(|| model_fingerprint(&loaded.dir).ok())
-        .flatten()
-        .map(|model| CacheSpec {
-            folder: args.dataset.clone(),
-            model,
-        });
+    let cache = loaded.cache_for(&args.dataset, !args.no_cache);
     let bar = StageBar::new();
     let ev = evaluate_dataset(
         &loaded.net,

@@ -7,7 +7,6 @@ use anyhow::Context;
 
 use crate::backend::BackendChoice;
 use crate::data::layout::parse_market;
-use crate::engine::{CacheSpec, model_fingerprint};
 use crate::engine::{gallery_files, rank_gallery};
 use crate::eval::Labels;
 use crate::protocol::CancelToken;
@@ -53,13 +52,7 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
             identity,
             camera: Some(camera),
         });
-    let cache = (!args.no_cache)
-        .then(|| model_fingerprint(&loaded.dir).ok())
-        .flatten()
-        .map(|model| CacheSpec {
-            folder: args.gallery.clone(),
-            model,
-        });
+    let cache = loaded.cache_for(&args.gallery, !args.no_cache);
     let bar = StageBar::new();
     let ranking = rank_gallery(
         &loaded.net,
