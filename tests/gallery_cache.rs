@@ -115,3 +115,17 @@ fn cached_features_give_the_same_ranking_and_skip_the_trunk() {
     let again = rank(Some(&spec), &|_, _, _| {});
     assert_eq!(again.entries.len(), 6);
 }
+
+#[test]
+fn read_only_folders_get_their_cache_elsewhere() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let folder = tmp.path().join("ro");
+    std::fs::create_dir_all(&folder).expect("mkdir");
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+    let path = cache_path(&folder, 42);
+    assert!(!path.starts_with(&folder), "{}", path.display());
+    assert!(!folder.join(CACHE_DIR).exists());
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    assert!(cache_path(&folder, 42).starts_with(folder.join(CACHE_DIR)));
+}

@@ -6,7 +6,8 @@
 //! model fingerprint, feature shape, and per file its path, size and modification time) then the
 //! raw little-endian f32 features in header order. Entries whose file changed are recomputed;
 //! the rest are reused. Files are written to a temporary name and renamed. When the dataset
-//! folder is not writable (a read-only mount), the cache goes to the user's cache folder instead.
+//! folder is not writable (a read-only mount, or no write permission bits), the cache goes to the
+//! user's cache folder instead.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -84,7 +85,9 @@ pub struct FeatureCache {
 pub fn cache_path(folder: &Path, model: u64) -> PathBuf {
     let name = format!("features-{model:016x}.bin");
     let inside = folder.join(CACHE_DIR);
-    if std::fs::create_dir_all(&inside).is_ok() && writable(&inside) {
+    // A folder without write permission bits is left alone even when we could write (root).
+    let read_only = std::fs::metadata(folder).is_ok_and(|m| m.permissions().readonly());
+    if !read_only && std::fs::create_dir_all(&inside).is_ok() && writable(&inside) {
         return inside.join(name);
     }
     let base = std::env::var_os("XDG_CACHE_HOME")
