@@ -241,10 +241,16 @@ fn the_explorer_works_on_the_real_cuhk03_folders() {
     let start = Instant::now();
     loop {
         h.step();
-        if h.query_all_by_label_contains("759 ranked in").next().is_some() {
+        if h.query_all_by_label_contains("759 ranked in")
+            .next()
+            .is_some()
+        {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(240), "ranking 759 images timed out");
+        assert!(
+            start.elapsed() < Duration::from_secs(240),
+            "ranking 759 images timed out"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -234,7 +234,13 @@ fn training_on_generated_people_learns() {
     use reid_explorer::protocol::CancelToken;
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("people");
-    let synth = SynthConfig { identities: 40, seed: 11, cameras: 4, cameras_per_identity: (2, 2), images_per_camera: (3, 3) };
+    let synth = SynthConfig {
+        identities: 40,
+        seed: 11,
+        cameras: 4,
+        cameras_per_identity: (2, 2),
+        images_per_camera: (3, 3),
+    };
     generate(&data, &synth, &|_, _| {}).expect("synth");
     let cfg = TrainConfig {
         dataset: data.clone(),
@@ -252,14 +258,33 @@ fn training_on_generated_people_learns() {
     };
     let rank1 = |dir: &Path| {
         let (config, net) = load_model(dir, &Device::flex()).expect("model");
-        let ev = evaluate_dataset(&net, &config, &data, &Protocol::Standard, None, &Device::flex(), &|_, _, _| {}, &CancelToken::new())
-            .expect("evaluate");
+        let ev = evaluate_dataset(
+            &net,
+            &config,
+            &data,
+            &Protocol::Standard,
+            None,
+            &Device::flex(),
+            &|_, _, _| {},
+            &CancelToken::new(),
+        )
+        .expect("evaluate");
         (ev.metrics.rank1, ev.metrics.map)
     };
     // The untrained network, as a baseline measured the same way.
     let init_dir = tmp.path().join("init");
-    let init = reid_explorer::model::XCorrNet::init(&reid_explorer::model::ModelConfig::default(), cfg.seed, &Device::flex()).expect("init");
-    reid_explorer::model::save_model(&init_dir, &reid_explorer::model::ModelConfig::default(), &init).expect("save");
+    let init = reid_explorer::model::XCorrNet::init(
+        &reid_explorer::model::ModelConfig::default(),
+        cfg.seed,
+        &Device::flex(),
+    )
+    .expect("init");
+    reid_explorer::model::save_model(
+        &init_dir,
+        &reid_explorer::model::ModelConfig::default(),
+        &init,
+    )
+    .expect("save");
     let (r1_before, map_before) = rank1(&init_dir);
 
     let (r, events) = run(&cfg, false);
@@ -267,10 +292,21 @@ fn training_on_generated_people_learns() {
     let l = losses(&events);
     let mean = |xs: &[(u64, f32)]| xs.iter().map(|x| x.1).sum::<f32>() / xs.len() as f32;
     let (first, last) = (mean(&l[..15]), mean(&l[l.len() - 15..]));
-    assert!(last < first - 0.1, "loss must fall: first 15 steps {first:.3}, last 15 {last:.3}");
+    assert!(
+        last < first - 0.1,
+        "loss must fall: first 15 steps {first:.3}, last 15 {last:.3}"
+    );
     let (r1_after, map_after) = rank1(&cfg.out);
-    eprintln!("rank-1 {r1_before:.3} -> {r1_after:.3}, mAP {map_before:.3} -> {map_after:.3}, loss {first:.3} -> {last:.3}");
+    eprintln!(
+        "rank-1 {r1_before:.3} -> {r1_after:.3}, mAP {map_before:.3} -> {map_after:.3}, loss {first:.3} -> {last:.3}"
+    );
     // 20 unseen test identities: chance rank-1 is about 1/20.
-    assert!(r1_after >= 0.2, "rank-1 after training {r1_after:.3} (before {r1_before:.3})");
-    assert!(map_after > map_before + 0.1, "mAP {map_before:.3} -> {map_after:.3}");
+    assert!(
+        r1_after >= 0.2,
+        "rank-1 after training {r1_after:.3} (before {r1_before:.3})"
+    );
+    assert!(
+        map_after > map_before + 0.1,
+        "mAP {map_before:.3} -> {map_after:.3}"
+    );
 }

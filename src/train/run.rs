@@ -305,7 +305,8 @@ fn run_loop(
                 break; // the next epoch draws new pairs
             }
             if state.step == total_steps
-                || (cfg.checkpoint_every > 0 && state.step.is_multiple_of(cfg.checkpoint_every as u64))
+                || (cfg.checkpoint_every > 0
+                    && state.step.is_multiple_of(cfg.checkpoint_every as u64))
             {
                 save(state, &net, &optim, &mut session_start, emit)?;
             }
