@@ -9,6 +9,16 @@ use burn::tensor::Device;
 use common::write_person;
 use reid_explorer::model::{ModelConfig, XCorrNet, save_model};
 
+/// The output of a command that must have succeeded (its stderr shown otherwise).
+fn succeeded(out: std::process::Output) -> std::process::Output {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_reid-explorer"))
 }
@@ -36,11 +46,7 @@ fn compare_prints_json_with_a_probability() {
         .arg(&b)
         .output()
         .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let p = v["p_same"].as_f64().expect("p_same");
     assert!((0.0..=1.0).contains(&p));
@@ -80,11 +86,7 @@ fn trace_writes_npy_files_and_an_index() {
         .arg(&out_dir)
         .output()
         .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(out);
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out_dir.join("index.json")).expect("index"))
             .expect("json");
@@ -201,11 +203,7 @@ fn eval_and_rank_on_a_generated_dataset() {
             .arg(&data)
             .output()
             .expect("run");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = succeeded(out);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
         for key in ["rank1", "rank5", "rank10", "rank20", "mAP"] {
             let x = v[key].as_f64().unwrap_or(-1.0);
@@ -238,11 +236,7 @@ fn eval_and_rank_on_a_generated_dataset() {
         .arg(&csv)
         .output()
         .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(out);
     let text = std::fs::read_to_string(&csv).expect("csv");
     let gallery = std::fs::read_dir(data.join("bounding_box_test"))
         .expect("gallery")
