@@ -8,7 +8,8 @@
 //!   cameras, at least two frames per camera, with a fresh pose, background and framing per frame.
 //! - Output: `bounding_box_train/` (the first half of the identities), `query/` (one frame per
 //!   camera of each remaining identity) and `bounding_box_test/` (their other frames). Names are
-//!   `PPPP_cCs1_FFFFFF_00.jpg` with identities from 0001.
+//!   `PPPP_cCs0_FFFFFF_00.jpg` with identities from 0001: Market-style, with sequence `s0` marking
+//!   generated images (real Market / CUHK03-NP names use s1 and up).
 //! - Deterministic: every identity, camera and frame has its own ChaCha generator derived from the
 //!   seed, so the rayon-parallel rendering gives the same bytes on any machine and thread count.
 //!
@@ -101,7 +102,7 @@ pub struct SynthImage {
     pub index: u32,
     /// Split folder ([`TRAIN_DIR`], [`QUERY_DIR`] or [`GALLERY_DIR`]).
     pub folder: &'static str,
-    /// File name, `PPPP_cCs1_FFFFFF_00.jpg`.
+    /// File name, `PPPP_cCs0_FFFFFF_00.jpg`.
     pub name: String,
 }
 
@@ -212,7 +213,7 @@ impl SynthConfig {
                         camera: cam,
                         index,
                         folder,
-                        name: format!("{pid:04}_c{cam}s1_{frame:06}_00.jpg"),
+                        name: format!("{pid:04}_c{cam}s0_{frame:06}_00.jpg"),
                     });
                     index += 1;
                 }
@@ -353,7 +354,7 @@ mod tests {
             assert_eq!(p.folder == TRAIN_DIR, train, "{p:?}");
             assert!(
                 p.name
-                    .starts_with(&format!("{:04}_c{}s1_", p.identity, p.camera))
+                    .starts_with(&format!("{:04}_c{}s0_", p.identity, p.camera))
             );
         }
         for pid in 3..=5 {
