@@ -26,3 +26,15 @@ pub mod protocol;
 pub mod train;
 pub mod viz;
 pub mod worker;
+
+/// A path shipped with the repository (`models/…`, `assets/…`): `rel` under the current folder if
+/// it exists there, else under the source tree this binary was built from (so `cargo run` from
+/// anywhere finds the shipped files), else `rel` as given.
+pub fn bundled_path(rel: &str) -> std::path::PathBuf {
+    let here = std::path::PathBuf::from(rel);
+    if here.exists() {
+        return here;
+    }
+    let in_crate = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    if in_crate.exists() { in_crate } else { here }
+}

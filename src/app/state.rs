@@ -191,19 +191,7 @@ pub fn push_recent(list: &mut Vec<PathBuf>, path: &Path) {
     list.truncate(RECENT);
 }
 
-/// `rel` under the current folder if it exists there, else under the crate's folder (so
-/// `cargo run` from anywhere finds the shipped assets), else `rel` as given.
-pub fn resolve(rel: &str) -> PathBuf {
-    let here = PathBuf::from(rel);
-    if here.exists() {
-        return here;
-    }
-    let in_crate = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
-    if in_crate.exists() {
-        return in_crate;
-    }
-    here
-}
+pub use crate::bundled_path as resolve;
 
 /// The default model folder: `models/cuhk03` if it exists, else `models/synthetic`; `None`
 /// when neither is there.

@@ -16,18 +16,10 @@ pub struct LoadedModel {
     pub device: ComputeDevice,
 }
 
-/// The model folder to use: `--model DIR`, else `models/cuhk03` in the current folder, else the
-/// one in the source tree this binary was built from.
+/// The model folder to use: `--model DIR`, else the shipped `models/cuhk03`
+/// (see [`crate::bundled_path`]).
 pub fn resolve_model_dir(model: Option<&Path>) -> PathBuf {
-    if let Some(dir) = model {
-        return dir.to_path_buf();
-    }
-    let local = PathBuf::from(DEFAULT_MODEL_DIR);
-    if local.exists() {
-        return local;
-    }
-    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_MODEL_DIR);
-    if built.exists() { built } else { local }
+    model.map_or_else(|| crate::bundled_path(DEFAULT_MODEL_DIR), Path::to_path_buf)
 }
 
 impl LoadedModel {

@@ -216,7 +216,7 @@ pub fn rank_gallery(
     progress("scoring", 0, g.bank.len());
     let scores = score_query(net, &q.bank, 0, &g.bank, PAIR_BATCH, device, cancel)?;
     progress("scoring", g.bank.len(), g.bank.len());
-    let mut entries: Vec<RankedEntry> = g
+    let entries: Vec<RankedEntry> = g
         .kept
         .iter()
         .zip(&scores)
@@ -232,14 +232,10 @@ pub fn rank_gallery(
             }
         })
         .collect();
-    let order = crate::eval::rank_order(&scores);
-    let mut ranked = Vec::with_capacity(entries.len());
-    let mut slots: Vec<Option<RankedEntry>> = entries.drain(..).map(Some).collect();
-    for i in order {
-        if let Some(e) = slots[i].take() {
-            ranked.push(e);
-        }
-    }
+    let ranked: Vec<RankedEntry> = crate::eval::rank_order(&scores)
+        .into_iter()
+        .map(|i| entries[i].clone())
+        .collect();
     Ok(Ranking {
         query: query.to_path_buf(),
         query_labels,
