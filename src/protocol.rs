@@ -63,7 +63,10 @@ pub enum Command {
 /// What the GUI asks of the training worker.
 #[derive(Debug, Clone)]
 pub enum TrainCommand {
-    Start { config: TrainConfig, resume: bool },
+    Start {
+        config: Box<TrainConfig>,
+        resume: bool,
+    },
     Pause,
     Resume,
     Stop,

@@ -138,7 +138,7 @@ impl Workers {
                     std::thread::Builder::new()
                         .name("training".into())
                         .spawn(move || {
-                            training_thread(backend, config, resume, control, out);
+                            training_thread(backend, *config, resume, control, out);
                         });
                 if let Err(e) = spawned {
                     self.outbox.send(Event::Error {

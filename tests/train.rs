@@ -310,3 +310,58 @@ fn training_on_generated_people_learns() {
         "mAP {map_before:.3} -> {map_after:.3}"
     );
 }
+
+#[test]
+fn init_from_starts_at_the_given_model_and_a_missing_one_is_a_clear_error() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = dataset(tmp.path(), 8, 1);
+    let base = TrainConfig {
+        max_steps: Some(2),
+        ..small_config(&data, &tmp.path().join("base"))
+    };
+    let (r, _) = run(&base, false);
+    assert_eq!(r.expect("train"), Outcome::Finished { step: 2 });
+    // A run that starts from `base` but cannot move (lr 0, no decay) must end where it began.
+    let frozen = TrainConfig {
+        max_steps: Some(1),
+        learning_rate: 0.0,
+        weight_decay: 0.0,
+        seed: 99,
+        init_from: Some(base.out.clone()),
+        ..small_config(&data, &tmp.path().join("frozen"))
+    };
+    let (r, _) = run(&frozen, false);
+    assert_eq!(r.expect("init"), Outcome::Finished { step: 1 });
+    let crops: Vec<Vec<f32>> = (0..4)
+        .map(|i| vec![0.15 * i as f32 - 0.3; reid_explorer::data::preprocess::CROP_LEN])
+        .collect();
+    let refs: Vec<&[f32]> = crops.iter().map(Vec::as_slice).collect();
+    let probs = |dir: &Path| {
+        let (_, net) = load_model(dir, &Device::flex()).expect("model");
+        pair_probabilities(&net, &refs[..2], &refs[2..], &Device::flex()).expect("fwd")
+    };
+    assert_eq!(probs(&base.out), probs(&frozen.out));
+    // The same run from a fresh seeded initialisation ends elsewhere.
+    let fresh = TrainConfig {
+        out: tmp.path().join("fresh"),
+        init_from: None,
+        ..frozen.clone()
+    };
+    let (r, _) = run(&fresh, false);
+    assert_eq!(r.expect("fresh"), Outcome::Finished { step: 1 });
+    assert_ne!(probs(&base.out), probs(&fresh.out));
+    // A folder without a model is refused up front, naming the folder.
+    let missing = tmp.path().join("no-such-model");
+    let bad = TrainConfig {
+        init_from: Some(missing.clone()),
+        ..small_config(&data, &tmp.path().join("bad"))
+    };
+    let (r, _) = run(&bad, false);
+    match r {
+        Err(TrainError::Config(msg)) => assert!(
+            msg.contains("no-such-model"),
+            "error should name the folder: {msg}"
+        ),
+        other => panic!("expected a config error, got {other:?}"),
+    }
+}

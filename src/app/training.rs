@@ -296,7 +296,7 @@ impl TrainingView {
             {
                 self.run = Some(Run::new(config.out.clone()));
                 out.push(Action::Train(TrainCommand::Start {
-                    config: config.clone(),
+                    config: Box::new(config.clone()),
                     resume: false,
                 }));
             }
@@ -311,7 +311,7 @@ impl TrainingView {
             {
                 self.run = Some(Run::new(config.out.clone()));
                 out.push(Action::Train(TrainCommand::Start {
-                    config,
+                    config: Box::new(config),
                     resume: true,
                 }));
             }

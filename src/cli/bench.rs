@@ -57,9 +57,67 @@ pub struct BenchOutput {
     pub gemm_gflops: f64,
     pub xcorr: Vec<XcorrTiming>,
     pub forward_pairs_per_s: f64,
+    /// Where the forward pass's time goes at batch 32.
+    pub forward_stages_ms: Stages,
     pub train_pairs_per_s: f64,
     pub rank_1000_seconds: f64,
     pub rank_20000_seconds: Option<f64>,
+}
+
+/// The forward pass at batch 32 split into its stages (milliseconds).
+#[derive(Debug, serde::Serialize)]
+pub struct Stages {
+    /// Trunk features of the 64 images.
+    pub trunk: f64,
+    /// The correlation layer on the 32 pairs of features.
+    pub correlation: f64,
+    /// ReLU, 1x1 and 3x3 convolutions, pooling and the two linear layers.
+    pub head: f64,
+}
+
+/// FLOPs of the trunk per image.
+const TRUNK_FLOP: f64 = 70.6e6;
+/// FLOPs of the head per pair.
+const HEAD_FLOP: f64 = 39.4e6;
+
+fn forward_stages(
+    net: &XCorrNet,
+    (ia, ib): (&[f32], &[f32]),
+    dims: [usize; 4],
+    reps: usize,
+    device: &Device,
+) -> Stages {
+    let images = Tensor::cat(
+        vec![
+            tensor4(ia.to_vec(), dims, device),
+            tensor4(ib.to_vec(), dims, device),
+        ],
+        0,
+    ); // [2B, 3, 160, 60]
+    let trunk = median_ms(reps, || {
+        let _ = net
+            .features(images.clone())
+            .slice([0..1, 0..1, 0..1, 0..1])
+            .try_into_vec_as::<f32>();
+    });
+    let b = dims[0];
+    let f = net.features(images); // [2B, 25, 37, 12]
+    let (fa, fb) = (f.clone().narrow(0, 0, b), f.narrow(0, b, b));
+    let correlation = median_ms(reps, || {
+        let _ = net
+            .correlate(fa.clone(), fb.clone())
+            .slice([0..1, 0..1, 0..1, 0..1])
+            .try_into_vec_as::<f32>();
+    });
+    let corr = net.correlate(fa, fb); // [B, 1500, 37, 12]
+    let head = median_ms(reps, || {
+        let _ = net.head(corr.clone()).try_into_vec_as::<f32>();
+    });
+    Stages {
+        trunk,
+        correlation,
+        head,
+    }
 }
 
 fn random(n: usize, seed: u64) -> Vec<f32> {
@@ -189,6 +247,7 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
         let _ = l.try_into_vec_as::<f32>();
     });
     let forward_pairs_per_s = b as f64 / (fwd_ms / 1e3);
+    let forward_stages_ms = forward_stages(&net, (&ia, &ib), dims, reps.min(3), &device);
 
     let ad = device.clone().autodiff();
     let mut tnet = net.clone().fork(&ad).train();
@@ -234,6 +293,7 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
         gemm_gflops,
         xcorr: xc,
         forward_pairs_per_s,
+        forward_stages_ms,
         train_pairs_per_s,
         rank_1000_seconds,
         rank_20000_seconds,
@@ -268,6 +328,17 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
         "  forward        {:>8.1} pairs/s  ({:.1}% of GEMM)",
         forward_pairs_per_s,
         frac(forward_pairs_per_s, FORWARD_FLOP)
+    );
+    let st = &out.forward_stages_ms;
+    let gf = |flop: f64, ms: f64| flop / 1e6 / ms;
+    println!(
+        "    stages: trunk (64 images) {:.1} ms ({:.1} GFLOP/s), correlation {:.1} ms ({:.1} GFLOP/s), head {:.1} ms ({:.1} GFLOP/s)",
+        st.trunk,
+        gf(64.0 * TRUNK_FLOP, st.trunk),
+        st.correlation,
+        gf(32.0 * XCORR_FLOP, st.correlation),
+        st.head,
+        gf(32.0 * HEAD_FLOP, st.head),
     );
     println!(
         "  training step  {:>8.1} pairs/s  ({:.1}% of GEMM)",

@@ -59,6 +59,9 @@ pub struct Args {
     /// Print one JSON object per event on stdout instead of a progress bar.
     #[arg(long)]
     pub json: bool,
+    /// Start from this model folder's weights (fine-tune) instead of a fresh initialisation
+    #[arg(long, value_name = "MODEL_DIR", conflicts_with = "resume")]
+    pub init_from: Option<PathBuf>,
 }
 
 impl Args {
@@ -81,6 +84,7 @@ impl Args {
             color_jitter: self.color_jitter,
             seed: self.seed,
             max_steps: self.max_steps,
+            init_from: self.init_from.clone(),
         }
     }
 }

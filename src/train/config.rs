@@ -42,6 +42,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Stop after this many steps (None: run all epochs). For smoke tests and time-boxed runs.
     pub max_steps: Option<u64>,
+    /// Start from this model folder's weights (fine-tuning) instead of a seeded initialisation;
+    /// its `config.json` gives the architecture. The optimiser state starts fresh.
+    #[serde(default)]
+    pub init_from: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -64,6 +68,7 @@ impl Default for TrainConfig {
             color_jitter: false,
             seed: 0,
             max_steps: None,
+            init_from: None,
         }
     }
 }

@@ -26,6 +26,7 @@ use super::data::TrainData;
 use crate::data::augment::{AugmentConfig, ColorJitter, augment};
 use crate::data::crops::to_input;
 use crate::data::sampler::Pair;
+use crate::model::io::load_model;
 use crate::model::{ModelConfig, XCorrNet};
 use crate::protocol::{CancelToken, TrainEvent};
 
@@ -164,9 +165,19 @@ pub fn train(
         state.config.checkpoint_every = config.checkpoint_every;
         (state, to_training(ck.net, &ad), optim)
     } else {
-        let model = ModelConfig::default();
-        let net = XCorrNet::init(&model, config.seed, &ad)
-            .map_err(|e| TrainError::Config(e.to_string()))?;
+        let (model, net) = match &config.init_from {
+            Some(dir) => {
+                let (model, net) =
+                    load_model(dir, device).map_err(|e| TrainError::Config(e.to_string()))?;
+                (model, to_training(net, &ad))
+            }
+            None => {
+                let model = ModelConfig::default();
+                let net = XCorrNet::init(&model, config.seed, &ad)
+                    .map_err(|e| TrainError::Config(e.to_string()))?;
+                (model, net)
+            }
+        };
         let state = TrainState {
             config: config.clone(),
             model,

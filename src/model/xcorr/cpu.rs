@@ -2,41 +2,76 @@
 //!
 //! Same function as [`super::direct`] and [`super::reference`] (tested against both). Per
 //! (b, c) plane it:
-//! 1. normalises every 5x5 patch of X once (`(p - mean) / sigma / (N-1)`, `[H*W, N]`);
-//! 2. normalises every patch of Y once and stacks, for each output row y, the patches of the
-//!    D band rows y-2..=y+2 as a `[N, D*W]` block (zeros for rows outside the map);
-//! 3. for each row y computes `[W, N] x [N, D*W]` into a `[W, D*W]` block and writes it to the
-//!    plane's own contiguous `[D*W, H, W]` slice of the output.
+//! 1. normalises every PxP patch of X once (`(p - mean) / sigma / (N-1)`) and stores them
+//!    transposed per output row, `[H][chunks][N][16]`: for each of the N patch values the
+//!    16 positions x of one chunk of the row are contiguous (zero beyond W);
+//! 2. normalises every patch of Y once, `[H*W, N]`;
+//! 3. for each output row y, band offset dy and chunk of 16 positions, computes the block
+//!    `out[dy*W + x', y, x] = sum_k Yn[y+dy-D/2, x', k] * Xt[y, k, x]` with a register-blocked
+//!    micro-kernel: a few rows x' of accumulators, each one 16-wide vector over x, updated by a
+//!    broadcast of `Yn[.., x', k]` times the vector `Xt[y, k, ..]` — and stores each row's x
+//!    values contiguously into the plane's `[D*W, H, W]` output (rows of Y outside the map
+//!    contribute zero and are skipped).
 //!
-//! The working set of one plane (~300 KB) stays in cache; no 25x im2col of the batch is ever
-//! materialised. The inner loop runs over the D*W = 60 band columns; on x86-64 CPUs with AVX2
-//! and FMA a copy of the kernel compiled for them is chosen at run time.
+//! The working set of one plane (~100 KB) stays in cache; no 25x im2col of the batch is ever
+//! materialised. The micro-kernel exists in three copies chosen at run time: AVX-512 (12 rows
+//! of one zmm accumulator), AVX2 + FMA (6 rows of two ymm accumulators) and portable Rust; a
+//! unit test checks every copy this CPU can run against the f64 definition.
 
 use rayon::prelude::*;
 
 use super::direct::XcorrGeometry;
+use super::simd::{Block, Isa, LANES, Norm, block, normalize_chunk, run_with};
 
-/// Normalised patches of one `[H, W]` plane: `[H*W, N]`, each row `(p - mean) / sigma * scale`
-/// with `sigma = sqrt(var + var_floor) + eps`.
-fn normalized_patches(
+/// Normalised patches of one `[H, W]` plane, transposed per row into chunks of positions:
+/// `out` `[H, chunks, N, LANES]`, value k of the patch at (y, x = chunk*LANES + l) at
+/// `((y*chunks + chunk)*N + k)*LANES + l`, equal to `(p_k - mean) / sigma * scale` with
+/// `sigma = sqrt(var + var_floor) + eps` (two-pass mean and N-1 variance, summed in patch
+/// order, identical in every copy). Lanes beyond W hold 0. `pad` is scratch.
+#[inline(always)]
+fn normalize_rows(
+    isa: Isa,
     plane: &[f32],
-    h: usize,
-    w: usize,
+    (h, w): (usize, usize),
     geo: &XcorrGeometry,
     (scale, var_floor): (f32, f32),
+    pad: &mut Vec<f32>,
     out: &mut [f32],
 ) {
-    let n = geo.patch * geo.patch;
-    let mut vals = vec![0.0f32; n];
+    let p = geo.patch;
+    let n = p * p;
+    let r = p / 2;
+    let chunks = w.div_ceil(LANES);
+    // Zero-bordered copy wide enough for every lane of every chunk:
+    // [H + P-1, chunks*LANES + P-1]. The border stays zero between planes of one size; only
+    // the interior is rewritten.
+    let pw = chunks * LANES + p - 1;
+    resize_zeroed(pad, (h + p - 1) * pw);
     for y in 0..h {
-        for x in 0..w {
-            let (mean, var) = gather_patch(plane, (h, w), (y, x), geo.patch, &mut vals);
-            let inv = scale / ((var + var_floor).sqrt() + geo.eps);
-            let row = &mut out[(y * w + x) * n..(y * w + x + 1) * n];
-            for (o, v) in row.iter_mut().zip(&vals) {
-                *o = (v - mean) * inv;
-            }
+        pad[(y + r) * pw + r..][..w].copy_from_slice(&plane[y * w..(y + 1) * w]);
+    }
+    let nm = Norm {
+        p,
+        pw,
+        scale,
+        var_floor,
+        eps: geo.eps,
+    };
+    let span = (p - 1) * pw + p - 1 + LANES;
+    for y in 0..h {
+        for c in 0..chunks {
+            let src = &pad[y * pw + c * LANES..][..span];
+            let dst = &mut out[(y * chunks + c) * n * LANES..][..n * LANES];
+            normalize_chunk(isa, src, &nm, dst);
         }
+    }
+}
+
+/// Makes `v` `len` zeros if it has another length (else leaves its values alone).
+fn resize_zeroed(v: &mut Vec<f32>, len: usize) {
+    if v.len() != len {
+        v.clear();
+        v.resize(len, 0.0);
     }
 }
 
@@ -74,84 +109,72 @@ pub(super) fn gather_patch(
     (mean, var)
 }
 
-/// The `[W, N] x [N, D*W]` product of one output row, accumulated into `acc` (`[W, D*W]`).
+/// Per-plane scratch buffers, reused across the planes one rayon worker handles.
+#[derive(Default)]
+pub(super) struct Scratch {
+    /// Normalised patches of X, transposed: `[H, chunks, N, LANES]`.
+    xt: Vec<f32>,
+    /// Normalised patches of Y, transposed: `[H, chunks, N, LANES]`.
+    yt: Vec<f32>,
+    /// Zero-bordered copy of the plane being normalised.
+    pad: Vec<f32>,
+}
+
+/// One (b, c) plane: x, y `[H, W]`; out `[D*W, H*W]` with rows `stride` apart (`>= H*W`),
+/// zero on entry.
 #[inline(always)]
-fn row_product(a: &[f32], bt: &[f32], w: usize, n: usize, cols: usize, acc: &mut [f32]) {
-    acc.fill(0.0);
-    for k in 0..n {
-        let brow = &bt[k * cols..(k + 1) * cols];
-        for x in 0..w {
-            let av = a[x * n + k];
-            let out = &mut acc[x * cols..(x + 1) * cols];
-            for (o, b) in out.iter_mut().zip(brow) {
-                *o += av * b;
-            }
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn row_product_avx2(a: &[f32], bt: &[f32], w: usize, n: usize, cols: usize, acc: &mut [f32]) {
-    row_product(a, bt, w, n, cols, acc)
-}
-
-fn row_product_best(a: &[f32], bt: &[f32], w: usize, n: usize, cols: usize, acc: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-        unsafe { row_product_avx2(a, bt, w, n, cols, acc) };
-        return;
-    }
-    row_product(a, bt, w, n, cols, acc)
-}
-
-/// One (b, c) plane: x, y `[H, W]`; out `[D*W, H, W]`.
-fn plane(
-    x: &[f32],
-    y: &[f32],
-    (h, w): (usize, usize),
+pub(super) fn plane_impl(
+    isa: Isa,
+    (x, y): (&[f32], &[f32]),
+    (h, w, stride): (usize, usize, usize),
     geo: &XcorrGeometry,
     var_floor: f32,
+    s: &mut Scratch,
     out: &mut [f32],
 ) {
     let n = geo.patch * geo.patch;
-    let d = geo.band;
-    let half = d / 2;
-    let cols = d * w;
-    let mut xn = vec![0.0f32; h * w * n];
-    let mut yn = vec![0.0f32; h * w * n];
-    normalized_patches(x, h, w, geo, (1.0 / (n - 1) as f32, var_floor), &mut xn);
-    normalized_patches(y, h, w, geo, (1.0, var_floor), &mut yn);
-    let mut bt = vec![0.0f32; n * cols];
-    let mut acc = vec![0.0f32; w * cols];
-    let hw = h * w;
+    let half = geo.band / 2;
+    let chunks = w.div_ceil(LANES);
+    let chunk_len = n * LANES;
+    // Every value of xt and yt is rewritten below.
+    resize_zeroed(&mut s.xt, h * chunks * chunk_len);
+    resize_zeroed(&mut s.yt, h * chunks * chunk_len);
+    let x_scale = 1.0 / (n - 1) as f32;
+    normalize_rows(
+        isa,
+        x,
+        (h, w),
+        geo,
+        (x_scale, var_floor),
+        &mut s.pad,
+        &mut s.xt,
+    );
+    normalize_rows(isa, y, (h, w), geo, (1.0, var_floor), &mut s.pad, &mut s.yt);
     for row in 0..h {
-        // Band block for this row: bt[k][dy*W + x'] = yn[row + dy - half][x'][k].
-        bt.fill(0.0);
-        for dy in 0..d {
+        for dy in 0..geo.band {
             let r = row as isize + dy as isize - half as isize;
             if r < 0 || r as usize >= h {
-                continue;
+                continue; // zero rows of Y: the output stays zero
             }
-            for xp in 0..w {
-                let patch = &yn[(r as usize * w + xp) * n..(r as usize * w + xp + 1) * n];
-                for (k, v) in patch.iter().enumerate() {
-                    bt[k * cols + dy * w + xp] = *v;
+            let r = r as usize;
+            for yc in 0..chunks {
+                for xc in 0..chunks {
+                    let b = Block {
+                        a: &s.yt[(r * chunks + yc) * chunk_len..][..chunk_len],
+                        a_stride: LANES,
+                        rows: LANES.min(w - yc * LANES),
+                        b: &s.xt[(row * chunks + xc) * chunk_len..][..chunk_len],
+                        b_stride: LANES,
+                        n,
+                        lanes: LANES.min(w - xc * LANES),
+                        stride,
+                        accumulate: false,
+                        relu_b: false,
+                    };
+                    // Output rows j = dy*W + x' (x' from yc*LANES), positions (row, xc*LANES..).
+                    let start = (dy * w + yc * LANES) * stride + row * w + xc * LANES;
+                    block(isa, &b, &mut out[start..]);
                 }
-            }
-        }
-        row_product_best(
-            &xn[row * w * n..(row + 1) * w * n],
-            &bt,
-            w,
-            n,
-            cols,
-            &mut acc,
-        );
-        for x in 0..w {
-            for (j, v) in acc[x * cols..(x + 1) * cols].iter().enumerate() {
-                out[j * hw + row * w + x] = *v;
             }
         }
     }
@@ -172,24 +195,86 @@ pub(crate) fn xcorr_host_forward(
     geo: &XcorrGeometry,
     var_floor: f32,
 ) -> Vec<f32> {
+    xcorr_cpu_with(Isa::best(), x, y, dims, geo, var_floor)
+}
+
+/// [`xcorr_host_forward`] with a chosen copy of the kernels (for tests and benchmarks).
+pub fn xcorr_cpu_with(
+    isa: Isa,
+    x: &[f32],
+    y: &[f32],
+    dims: [usize; 4],
+    geo: &XcorrGeometry,
+    var_floor: f32,
+) -> Vec<f32> {
     let [b, c, h, w] = dims;
     let hw = h * w;
     let per_plane = geo.band * w * hw;
-    let mut out = vec![0.0f32; b * c * per_plane];
+    let mut out = super::pages::zeroed(b * c * per_plane);
     if out.is_empty() {
         return out;
     }
     out.par_chunks_mut(per_plane)
         .enumerate()
-        .for_each(|(i, chunk)| {
-            plane(
-                &x[i * hw..(i + 1) * hw],
-                &y[i * hw..(i + 1) * hw],
-                (h, w),
-                geo,
-                var_floor,
-                chunk,
-            );
+        .for_each_init(Scratch::default, |s, (i, chunk)| {
+            let planes = (&x[i * hw..(i + 1) * hw], &y[i * hw..(i + 1) * hw]);
+            run_with(isa, |isa| {
+                plane_impl(isa, planes, (h, w, hw), geo, var_floor, s, chunk)
+            });
         });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::xcorr::direct::xcorr_direct;
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..len)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                // Some flat runs so zero-variance patches occur too.
+                if i % 37 < 6 {
+                    0.5
+                } else {
+                    (s % 2001) as f32 / 1000.0 - 1.0
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_kernel_copy_matches_the_definition() {
+        // Widths below, at and above one chunk of 16, and the network's own 12.
+        for (dims, patch, band) in [
+            ([2, 3, 7, 12], 5, 5),
+            ([1, 2, 5, 3], 5, 5),
+            ([1, 2, 6, 16], 3, 3),
+            ([1, 1, 9, 21], 7, 5),
+            ([1, 2, 4, 35], 5, 1),
+        ] {
+            let geo = XcorrGeometry {
+                patch,
+                band,
+                ..XcorrGeometry::default()
+            };
+            let len = dims.iter().product();
+            let (x, y) = (values(len, 1), values(len, 2));
+            let want = xcorr_direct(&x, &y, dims, &geo);
+            for isa in Isa::available() {
+                let got = xcorr_cpu_with(isa, &x, &y, dims, &geo, 0.0);
+                assert_eq!(got.len(), want.len());
+                let worst = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(g, w)| (g - w).abs())
+                    .fold(0.0, f32::max);
+                assert!(worst < 2e-5, "{isa:?} {dims:?} P{patch} D{band}: {worst}");
+            }
+        }
+    }
 }
