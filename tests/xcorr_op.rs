@@ -285,3 +285,32 @@ fn training_step_gradients_match_with_op_and_reference() {
         );
     }
 }
+
+#[test]
+fn fused_inference_head_matches_the_unfused_layers() {
+    use reid_explorer::model::xcorr::fused::xcorr_conv1x1;
+    let flex = Device::flex();
+    let net = XCorrNet::init(&ModelConfig::default(), 11, &flex).expect("default config");
+    let dims = [3, 25, 37, 12];
+    let fa = || tensor4(edgy_input(dims, 81), dims, &flex);
+    let fb = || tensor4(edgy_input(dims, 82), dims, &flex);
+    let params = || (net.head_conv1.weight.val(), net.head_conv1.bias.val());
+    // The fused pass is taken on plain flex only.
+    assert!(xcorr_conv1x1(fa(), fb(), params(), &net.geometry).is_some());
+    assert!(with_reference_path(|| xcorr_conv1x1(fa(), fb(), params(), &net.geometry)).is_none());
+    let ad = flex.clone().autodiff();
+    let on_ad = |t: Tensor<4>| Tensor::from_data(t.into_data(), &ad);
+    let ad_params = (on_ad(net.head_conv1.weight.val()), {
+        let b = net.head_conv1.bias.val();
+        Tensor::<1>::from_data(b.into_data(), &ad)
+    });
+    assert!(xcorr_conv1x1(on_ad(fa()), on_ad(fb()), ad_params, &net.geometry).is_none());
+    // Same maps and logits as correlation -> ReLU -> 1x1 convolution through the reference.
+    let fused = to_vec(net.head_conv1_from_features(fa(), fb()));
+    let unfused = with_reference_path(|| to_vec(net.head_conv1_from_features(fa(), fb())));
+    let err = rel_l2(&fused, &unfused);
+    assert!(err < 1e-5, "head conv1 maps: relative L2 error {err}");
+    let fused = to_vec(net.forward_features(fa(), fb()));
+    let unfused = with_reference_path(|| to_vec(net.forward_features(fa(), fb())));
+    assert!(max_abs(&fused, &unfused) < 1e-4, "{fused:?} vs {unfused:?}");
+}

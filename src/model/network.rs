@@ -23,6 +23,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::config::{ConfigError, ModelConfig, Shapes};
+use super::xcorr::fused::xcorr_conv1x1;
 use super::xcorr::{XcorrGeometry, xcorr};
 
 /// Weights and bias of one convolution: weight `[out, in, k, k]`, bias `[out]`.
@@ -192,6 +193,23 @@ impl XCorrNet {
     /// Head with every intermediate map: correlation `[B, 1500, 37, 12]` (before ReLU).
     pub fn head_maps(&self, corr: Tensor<4>) -> HeadMaps {
         let conv1 = relu(apply_conv(&self.head_conv1, relu(corr))); // [B, 25, 37, 12]
+        self.head_after_conv1(conv1)
+    }
+
+    /// The head's first stage straight from two feature maps: `relu(conv1x1(relu(xcorr)))`,
+    /// `[B, 25, 37, 12]` x2 -> `[B, 25, 37, 12]`. On a plain flex device (inference) one fused
+    /// host pass that never materialises the correlation volume; elsewhere (autodiff, GPU)
+    /// the correlation op and the convolution.
+    pub fn head_conv1_from_features(&self, fa: Tensor<4>, fb: Tensor<4>) -> Tensor<4> {
+        let params = (self.head_conv1.weight.val(), self.head_conv1.bias.val());
+        match xcorr_conv1x1(fa.clone(), fb.clone(), params, &self.geometry) {
+            Some(conv1) => relu(conv1),
+            None => relu(apply_conv(&self.head_conv1, relu(self.correlate(fa, fb)))),
+        }
+    }
+
+    /// The rest of the head from its first stage's map `[B, 25, 37, 12]`.
+    pub fn head_after_conv1(&self, conv1: Tensor<4>) -> HeadMaps {
         let conv3 = apply_conv(&self.head_conv3, conv1.clone()); // [B, 25, 35, 10]
         let pool = pool2(conv3.clone()); // [B, 25, 17, 5]
         let [b, c, h, w] = pool.dims();
@@ -224,12 +242,13 @@ impl XCorrNet {
     pub fn forward(&self, a: Tensor<4>, b: Tensor<4>) -> Tensor<2> {
         let fa = self.features(a);
         let fb = self.features(b);
-        self.head(self.correlate(fa, fb))
+        self.forward_features(fa, fb)
     }
 
     /// Logits for pairs of precomputed trunk features: `[B, 25, 37, 12]` x2 -> `[B, 2]`.
     pub fn forward_features(&self, fa: Tensor<4>, fb: Tensor<4>) -> Tensor<2> {
-        self.head(self.correlate(fa, fb))
+        let conv1 = self.head_conv1_from_features(fa, fb); // [B, 25, 37, 12]
+        self.head_after_conv1(conv1).logits
     }
 }
 

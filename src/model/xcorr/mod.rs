@@ -17,6 +17,7 @@ pub mod cpu_backward;
 pub mod cube;
 pub mod direct;
 mod flex;
+pub mod fused;
 pub mod op;
 mod pages;
 pub mod reference;

@@ -1,0 +1,218 @@
+//! Inference fast path on the CPU: the correlation layer, its ReLU and the head's 1x1
+//! convolution fused into one host pass per pair, so the `[1500, 37, 12]` correlation volume
+//! (2.6 MB per pair, 85 MB at batch 32) is never materialised: each 60-deep plane of it is
+//! computed into a cache-resident scratch by the correlation kernel of [`super::cpu`] and
+//! immediately contracted with its 60 columns of the 1x1 weights by the same SIMD
+//! micro-kernel (ReLU fused into its loads).
+//!
+//! Same function as `conv1x1(relu(xcorr(x, y))) + bias` (tested against the f64 definition
+//! for every instruction-set copy, and through the whole network against the unfused path).
+//! Not differentiable: training keeps the correlation op with its backward.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use rayon::prelude::*;
+
+use super::cpu::{Scratch, plane_impl};
+use super::direct::XcorrGeometry;
+use super::reference::VAR_FLOOR;
+use super::simd::{Block, Isa, LANES, block, run_with};
+use super::{XcorrPath, path_for};
+
+/// Per-pair scratch, reused across the pairs one rayon worker handles.
+#[derive(Default)]
+struct PairScratch {
+    plane: Scratch,
+    /// One plane of the volume: `[D*W, HWp]` (HWp = H*W rounded up to LANES; padding stays 0).
+    vol: Vec<f32>,
+    /// The 1x1 convolution's accumulators: `[K, HWp]`.
+    acc: Vec<f32>,
+}
+
+/// `conv1x1(relu(xcorr(x, y))) + bias` on host data: x, y `[B, C, H, W]` flattened, `weight`
+/// `[K, C*D*W]` (the 1x1 kernel without its two unit axes), `bias` `[K]` -> `[B, K, H, W]`.
+pub fn xcorr_conv1x1_cpu(
+    isa: Isa,
+    (x, y): (&[f32], &[f32]),
+    dims: [usize; 4],
+    geo: &XcorrGeometry,
+    var_floor: f32,
+    (weight, bias): (&[f32], &[f32]),
+) -> Vec<f32> {
+    let [b, c, h, w] = dims;
+    let (hw, k) = (h * w, bias.len());
+    let dw = geo.band * w; // depth of one channel's plane
+    assert_eq!(weight.len(), k * c * dw, "1x1 weights must be [K, C*D*W]");
+    let hwp = hw.next_multiple_of(LANES);
+    // Weights transposed to [C*D*W, K]: the micro-kernel broadcasts a[j*K + i].
+    let mut wt = vec![0.0f32; weight.len()];
+    for (i, row) in weight.chunks_exact(c * dw).enumerate() {
+        for (j, v) in row.iter().enumerate() {
+            wt[j * k + i] = *v;
+        }
+    }
+    let mut out = vec![0.0f32; b * k * hw];
+    if out.is_empty() {
+        return out;
+    }
+    out.par_chunks_mut(k * hw)
+        .enumerate()
+        .for_each_init(PairScratch::default, |s, (pair, out)| {
+            if s.vol.len() != dw * hwp {
+                s.vol = vec![0.0; dw * hwp];
+                s.acc = vec![0.0; k * hwp];
+            }
+            s.acc.fill(0.0);
+            run_with(isa, |isa| {
+                for ch in 0..c {
+                    let off = (pair * c + ch) * hw;
+                    let planes = (&x[off..off + hw], &y[off..off + hw]);
+                    // The volume rows this plane writes are the same for every plane, so the
+                    // rows it skips (band rows outside the map) stay zero from the start.
+                    plane_impl(
+                        isa,
+                        planes,
+                        (h, w, hwp),
+                        geo,
+                        var_floor,
+                        &mut s.plane,
+                        &mut s.vol,
+                    );
+                    for chunk in 0..hwp / LANES {
+                        let b = Block {
+                            a: &wt[ch * dw * k..(ch + 1) * dw * k],
+                            a_stride: k,
+                            rows: k,
+                            b: &s.vol[chunk * LANES..],
+                            b_stride: hwp,
+                            n: dw,
+                            lanes: LANES,
+                            stride: hwp,
+                            accumulate: true,
+                            relu_b: true,
+                        };
+                        block(isa, &b, &mut s.acc[chunk * LANES..]);
+                    }
+                }
+            });
+            for ((o, a), bias) in out
+                .chunks_exact_mut(hw)
+                .zip(s.acc.chunks_exact(hwp))
+                .zip(bias)
+            {
+                for (o, a) in o.iter_mut().zip(a) {
+                    *o = a + bias;
+                }
+            }
+        });
+    out
+}
+
+/// The fused pass on tensors: features x, y `[B, C, H, W]`, the 1x1 convolution's `weight`
+/// `[K, C*D*W, 1, 1]` and `bias` `[K]` -> `[B, K, H, W]` (before the head's ReLU). `None`
+/// where it does not apply: anything but a plain (non-autodiff) flex device, the reference
+/// path forced, or shapes that do not fit; the caller then runs the unfused layers.
+pub fn xcorr_conv1x1(
+    x: Tensor<4>,
+    y: Tensor<4>,
+    (weight, bias): (Tensor<4>, Tensor<1>),
+    geo: &XcorrGeometry,
+) -> Option<Tensor<4>> {
+    let device: Device = x.device();
+    if device.is_autodiff() || path_for(&device) != XcorrPath::Cpu {
+        return None;
+    }
+    let dims = x.dims();
+    let [k, depth, kh, kw] = weight.dims();
+    let ok = y.dims() == dims
+        && kh == 1
+        && kw == 1
+        && depth == dims[1] * geo.band * dims[3]
+        && bias.dims() == [k]
+        && geo.patch % 2 == 1
+        && geo.band % 2 == 1
+        && geo.patch > 1;
+    if !ok {
+        return None;
+    }
+    let xv = x.try_into_vec_as::<f32>().ok()?;
+    let yv = y.try_into_vec_as::<f32>().ok()?;
+    let wv = weight.try_into_vec_as::<f32>().ok()?;
+    let bv = bias.try_into_vec_as::<f32>().ok()?;
+    let out = xcorr_conv1x1_cpu(Isa::best(), (&xv, &yv), dims, geo, VAR_FLOOR, (&wv, &bv));
+    let [b, _, h, w] = dims;
+    Some(Tensor::from_data(
+        TensorData::new(out, [b, k, h, w]),
+        &device,
+    )) // [B, K, H, W]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::xcorr::direct::xcorr_direct;
+
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(7);
+        (0..len)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                if i % 29 < 4 {
+                    0.25 // flat runs: zero-variance patches
+                } else {
+                    (s % 2001) as f32 / 1000.0 - 1.0
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_copy_matches_the_unfused_definition() {
+        for (dims, patch, band, k) in [
+            ([2, 3, 7, 12], 5, 5, 4),
+            ([1, 2, 6, 5], 3, 3, 25),
+            ([1, 2, 9, 17], 5, 3, 13),
+        ] {
+            let geo = XcorrGeometry {
+                patch,
+                band,
+                ..XcorrGeometry::default()
+            };
+            let [b, c, h, w] = dims;
+            let len = b * c * h * w;
+            let (x, y) = (values(len, 1), values(len, 2));
+            let depth = c * band * w;
+            let weight: Vec<f32> = values(k * depth, 3).iter().map(|v| v * 0.1).collect();
+            let bias = values(k, 4);
+            // Definition: the f64 correlation, ReLU, then the 1x1 convolution in f64.
+            let vol = xcorr_direct(&x, &y, dims, &geo);
+            let hw = h * w;
+            let mut want = vec![0.0f64; b * k * hw];
+            for bi in 0..b {
+                for ki in 0..k {
+                    for pos in 0..hw {
+                        let mut s = f64::from(bias[ki]);
+                        for j in 0..depth {
+                            let v = f64::from(vol[(bi * depth + j) * hw + pos]).max(0.0);
+                            s += f64::from(weight[ki * depth + j]) * v;
+                        }
+                        want[(bi * k + ki) * hw + pos] = s;
+                    }
+                }
+            }
+            for isa in Isa::available() {
+                let got = xcorr_conv1x1_cpu(isa, (&x, &y), dims, &geo, 0.0, (&weight, &bias));
+                let worst = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(g, w)| (f64::from(*g) - w).abs())
+                    .fold(0.0, f64::max);
+                assert!(
+                    worst < 1e-4,
+                    "{isa:?} {dims:?} P{patch} D{band} K{k}: {worst}"
+                );
+            }
+        }
+    }
+}
