@@ -202,3 +202,33 @@ fn probabilities_agree_on_cpu_and_gpu() {
     let pg = probs(&gpu_net, &a, &b, &gpu);
     assert!(max_abs(&pc, &pg) < 1e-4, "cpu {pc:?} vs gpu {pg:?}");
 }
+
+#[test]
+fn host_trunk_and_fused_head_match_burns_layers_on_a_shipped_model() {
+    use reid_explorer::model::xcorr::with_reference_path;
+    // A trained model (not a fresh init) so ReLUs and pools see realistic activations.
+    let flex = Device::flex();
+    let (_, net) = load_model(&reid_explorer::bundled_path("models/synthetic"), &flex)
+        .expect("shipped synthetic model");
+    let dims = [3, 3, 160, 60];
+    let n: usize = dims.iter().product();
+    let a = || tensor4(random_values(n, 91), dims, &flex);
+    let b = || tensor4(random_values(n, 92), dims, &flex);
+    let fast = to_vec(net.features(a()));
+    let slow = with_reference_path(|| to_vec(net.features(a())));
+    let err = rel_l2(&fast, &slow);
+    assert!(err < 1e-5, "trunk features: relative L2 error {err}");
+    let fast = to_vec(net.forward(a(), b()));
+    let slow = with_reference_path(|| to_vec(net.forward(a(), b())));
+    assert!(max_abs(&fast, &slow) < 1e-4, "logits {fast:?} vs {slow:?}");
+    // Pair probabilities (what the compare view and the CLI report) agree as well.
+    let crops: Vec<Vec<f32>> = [91, 92]
+        .iter()
+        .map(|s| random_values(CROP_LEN, *s))
+        .collect();
+    let p = pair_probabilities(&net, &[&crops[0]], &[&crops[1]], &flex).expect("forward");
+    let p_slow = with_reference_path(|| {
+        pair_probabilities(&net, &[&crops[0]], &[&crops[1]], &flex).expect("forward")
+    });
+    assert!((p[0] - p_slow[0]).abs() < 1e-5, "{p:?} vs {p_slow:?}");
+}

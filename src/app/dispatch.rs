@@ -148,6 +148,12 @@ impl ExplorerApp {
             Pick::GalleryFolder | Pick::Dataset => self.dataset.as_ref().map(|d| d.root.clone()),
             Pick::TrainDataset => Some(self.persisted.train.dataset.clone()),
             Pick::TrainOut => Some(self.persisted.train.out.clone()),
+            Pick::TrainInit => self
+                .persisted
+                .train
+                .init_from
+                .clone()
+                .or(self.model.dir.clone()),
             Pick::Model => self.model.dir.clone(),
             Pick::ExportCsv => Some(cwd.join("ranking.csv")),
             Pick::ExportPng => Some(cwd.join("gallery.png")),
@@ -171,6 +177,7 @@ impl ExplorerApp {
             Pick::Model => self.load_model(path),
             Pick::TrainDataset => self.persisted.train.dataset = path,
             Pick::TrainOut => self.persisted.train.out = path,
+            Pick::TrainInit => self.persisted.train.init_from = Some(path),
             Pick::ExportCsv => {
                 if let Some(csv) = self.gallery.csv() {
                     self.bg.spawn("export-csv", move || TaskResult::Saved {

@@ -229,6 +229,8 @@ pub enum Pick {
     TrainDataset,
     /// Training output folder.
     TrainOut,
+    /// Model folder a training run starts from (fine-tuning).
+    TrainInit,
     /// Where to write the ranking CSV.
     ExportCsv,
     /// Where to write the gallery view PNG.
@@ -254,6 +256,7 @@ impl Pick {
                 .set_title("Choose a model folder (config.json + weights.bpk)")
                 .pick_folder(),
             Pick::TrainOut => d.set_title("Choose the output model folder").pick_folder(),
+            Pick::TrainInit => d.set_title("Start training from this model").pick_folder(),
             Pick::ExportCsv => d
                 .set_title("Export the ranking")
                 .add_filter("CSV", &["csv"])

@@ -28,7 +28,7 @@ impl Pick {
             Pick::Query => "Query image (file)",
             Pick::GalleryFolder => "Gallery folder",
             Pick::Dataset | Pick::TrainDataset => "Dataset folder",
-            Pick::Model => "Model folder (config.json + weights.bpk)",
+            Pick::Model | Pick::TrainInit => "Model folder (config.json + weights.bpk)",
             Pick::TrainOut => "Output model folder (created if needed)",
             Pick::ExportCsv => "Write the ranking CSV to",
             Pick::ExportPng => "Write the PNG to",

@@ -35,6 +35,35 @@ pub(super) fn form(ui: &mut egui::Ui, c: &mut TrainConfig, out: &mut Vec<Action>
             out.push(Action::Pick(Pick::TrainOut));
         }
     });
+    ui.horizontal(|ui| {
+        ui.label("start from");
+        match &c.init_from {
+            Some(dir) => {
+                ui.label(RichText::new(super::state::short_path(dir, 2)).monospace())
+                    .on_hover_text(format!(
+                        "fine-tune: the run starts from this model's weights\n{}",
+                        dir.display()
+                    ));
+                if ui
+                    .small_button("×")
+                    .on_hover_text("start from a fresh seeded initialisation")
+                    .clicked()
+                {
+                    c.init_from = None;
+                }
+            }
+            None => {
+                ui.label("fresh weights (seeded)");
+            }
+        }
+        if ui
+            .button("Model…")
+            .on_hover_text("fine-tune an existing model folder")
+            .clicked()
+        {
+            out.push(Action::Pick(Pick::TrainInit));
+        }
+    });
     ui.separator();
     ui.label(RichText::new("Hyper-parameters").strong());
     egui::Grid::new("train-params")
@@ -137,13 +166,14 @@ pub(super) fn form(ui: &mut egui::Ui, c: &mut TrainConfig, out: &mut Vec<Action>
         });
     if ui
         .button("Authors' defaults")
-        .on_hover_text("reset the hyper-parameters (keeps dataset and output)")
+        .on_hover_text("reset the hyper-parameters (keeps dataset, output and starting model)")
         .clicked()
     {
-        let (dataset, out_dir) = (c.dataset.clone(), c.out.clone());
+        let (dataset, out_dir, init_from) = (c.dataset.clone(), c.out.clone(), c.init_from.clone());
         *c = TrainConfig {
             dataset,
             out: out_dir,
+            init_from,
             ..TrainConfig::default()
         };
     }

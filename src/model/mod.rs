@@ -5,7 +5,9 @@ pub mod config;
 pub mod infer;
 pub mod io;
 pub mod network;
+pub mod simd;
 pub mod trace;
+pub mod trunk_cpu;
 pub mod xcorr;
 
 pub use config::{ModelConfig, Shapes};

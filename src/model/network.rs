@@ -23,6 +23,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::config::{ConfigError, ModelConfig, Shapes};
+use super::trunk_cpu::trunk_features;
 use super::xcorr::fused::xcorr_conv1x1;
 use super::xcorr::{XcorrGeometry, xcorr};
 
@@ -180,8 +181,14 @@ impl XCorrNet {
         }
     }
 
-    /// Trunk features: `[B, 3, 160, 60]` -> `[B, 25, 37, 12]`.
+    /// Trunk features: `[B, 3, 160, 60]` -> `[B, 25, 37, 12]`. On a plain flex device
+    /// (inference) the host trunk of [`super::trunk_cpu`]; elsewhere burn's layers.
     pub fn features(&self, images: Tensor<4>) -> Tensor<4> {
+        let conv1 = (self.conv1.weight.val(), self.conv1.bias.val());
+        let conv2 = (self.conv2.weight.val(), self.conv2.bias.val());
+        if let Some(features) = trunk_features(images.clone(), conv1, conv2) {
+            return features;
+        }
         self.trunk_maps(images).pool2
     }
 

@@ -21,7 +21,7 @@
 use rayon::prelude::*;
 
 use super::direct::XcorrGeometry;
-use super::simd::{Block, Isa, LANES, Norm, block, normalize_chunk, run_with};
+use crate::model::simd::{Block, Isa, LANES, Norm, block, normalize_chunk, run_with};
 
 /// Normalised patches of one `[H, W]` plane, transposed per row into chunks of positions:
 /// `out` `[H, chunks, N, LANES]`, value k of the patch at (y, x = chunk*LANES + l) at
@@ -118,6 +118,8 @@ pub(super) struct Scratch {
     yt: Vec<f32>,
     /// Zero-bordered copy of the plane being normalised.
     pad: Vec<f32>,
+    /// `k * LANES` for each patch value k: where the micro-kernel finds X's vector k.
+    offsets: Vec<usize>,
 }
 
 /// One (b, c) plane: x, y `[H, W]`; out `[D*W, H*W]` with rows `stride` apart (`>= H*W`),
@@ -139,6 +141,9 @@ pub(super) fn plane_impl(
     // Every value of xt and yt is rewritten below.
     resize_zeroed(&mut s.xt, h * chunks * chunk_len);
     resize_zeroed(&mut s.yt, h * chunks * chunk_len);
+    if s.offsets.len() != n {
+        s.offsets = (0..n).map(|k| k * LANES).collect();
+    }
     let x_scale = 1.0 / (n - 1) as f32;
     normalize_rows(
         isa,
@@ -164,8 +169,7 @@ pub(super) fn plane_impl(
                         a_stride: LANES,
                         rows: LANES.min(w - yc * LANES),
                         b: &s.xt[(row * chunks + xc) * chunk_len..][..chunk_len],
-                        b_stride: LANES,
-                        n,
+                        b_offsets: &s.offsets,
                         lanes: LANES.min(w - xc * LANES),
                         stride,
                         accumulate: false,

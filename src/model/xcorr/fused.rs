@@ -15,8 +15,8 @@ use rayon::prelude::*;
 use super::cpu::{Scratch, plane_impl};
 use super::direct::XcorrGeometry;
 use super::reference::VAR_FLOOR;
-use super::simd::{Block, Isa, LANES, block, run_with};
 use super::{XcorrPath, path_for};
+use crate::model::simd::{Block, Isa, LANES, block, run_with};
 
 /// Per-pair scratch, reused across the pairs one rayon worker handles.
 #[derive(Default)]
@@ -50,6 +50,8 @@ pub fn xcorr_conv1x1_cpu(
             wt[j * k + i] = *v;
         }
     }
+    // Row j of a volume plane starts at j * HWp.
+    let offsets: Vec<usize> = (0..dw).map(|j| j * hwp).collect();
     let mut out = vec![0.0f32; b * k * hw];
     if out.is_empty() {
         return out;
@@ -83,8 +85,7 @@ pub fn xcorr_conv1x1_cpu(
                             a_stride: k,
                             rows: k,
                             b: &s.vol[chunk * LANES..],
-                            b_stride: hwp,
-                            n: dw,
+                            b_offsets: &offsets,
                             lanes: LANES,
                             stride: hwp,
                             accumulate: true,

@@ -21,19 +21,18 @@ pub mod fused;
 pub mod op;
 mod pages;
 pub mod reference;
-mod simd;
 
 use std::cell::Cell;
 
 use burn::backend::DispatchDevice;
 use burn::tensor::{Device, Tensor};
 
+pub use crate::model::simd::Isa;
 pub use cpu::{xcorr_cpu, xcorr_cpu_with};
 pub use cpu_backward::xcorr_cpu_backward;
 pub use direct::{XcorrGeometry, xcorr_direct};
 pub use op::{XcorrOps, op_supported, xcorr_op, xcorr_op_backward};
 pub use reference::xcorr_reference;
-pub use simd::Isa;
 
 /// Which implementation [`xcorr`] uses for a given tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,16 +1,17 @@
-//! The SIMD building blocks of the host correlation kernels ([`super::cpu`], [`super::fused`]):
-//! patch normalisation of one chunk of LANES positions, and a register-blocked micro-kernel for
-//! `out[i, lanes] (+)= sum_k a[k, i] * b[k, lanes]` (a broadcast of `a` times a vector of `b`).
+//! The SIMD building blocks of the host kernels (the correlation in [`super::xcorr::cpu`] and
+//! [`super::xcorr::fused`], the trunk convolutions in [`super::trunk_cpu`]): patch
+//! normalisation of one chunk of LANES positions, and a register-blocked micro-kernel for
+//! `out[i, lanes] (+)= sum_k a[k, i] * b[off_k + lanes]` (a broadcast of `a` times a vector of
+//! `b` read at a per-k offset, so one kernel serves matrix products and convolutions).
 //!
 //! Each exists in three copies chosen at run time: AVX-512 (up to 13 rows of one zmm
 //! accumulator), AVX2 + FMA (up to 6 rows of two ymm accumulators) and portable Rust. The
 //! copies perform the same operations in the same order for the normalisation (bit-identical
 //! results); the micro-kernels differ only by fused vs separate multiply-add rounding. Unit
-//! tests in [`super::cpu`] and [`super::fused`] check every copy the CPU can run against the
-//! f64 definition.
+//! tests beside each user check every copy the CPU can run against the f64 definition.
 
 /// Positions x per chunk: one AVX-512 vector (two AVX2 vectors) of f32.
-pub(super) const LANES: usize = 16;
+pub(crate) const LANES: usize = 16;
 
 /// Which copy of the kernels runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +58,7 @@ impl Isa {
 /// Runs `f(isa)` inside a function compiled with `isa`'s target features, so that `f` and the
 /// `#[inline(always)]` code it calls are vectorised for them and the micro-kernels inline.
 #[inline(always)]
-pub(super) fn run_with<R>(isa: Isa, f: impl FnOnce(Isa) -> R) -> R {
+pub(crate) fn run_with<R>(isa: Isa, f: impl FnOnce(Isa) -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx512f")]
@@ -81,7 +82,7 @@ pub(super) fn run_with<R>(isa: Isa, f: impl FnOnce(Isa) -> R) -> R {
 
 /// What normalising one chunk of patches needs besides the data.
 #[derive(Clone, Copy)]
-pub(super) struct Norm {
+pub(crate) struct Norm {
     /// Patch side P.
     pub p: usize,
     /// Row stride of the zero-bordered plane.
@@ -96,7 +97,7 @@ pub(super) struct Norm {
 
 /// [`normalize_chunk_portable`] in the copy for `isa`.
 #[inline(always)]
-pub(super) fn normalize_chunk(isa: Isa, src: &[f32], nm: &Norm, dst: &mut [f32]) {
+pub(crate) fn normalize_chunk(isa: Isa, src: &[f32], nm: &Norm, dst: &mut [f32]) {
     match isa {
         // SAFETY: `Isa::available` only offers the x86 copies on CPUs with their features;
         // the copies check the lengths of `src` and `dst`.
@@ -140,19 +141,18 @@ fn normalize_chunk_portable(src: &[f32], nm: &Norm, dst: &mut [f32]) {
     }
 }
 
-/// One block of the product `out[i, l] (+)= sum_k a[k*a_stride + i] * b[k*b_stride + l]` for
-/// rows `i < rows` and LANES lanes `l`. Row `i` of the result (its first `lanes` values) goes
-/// to `out[i * stride..]`.
-pub(super) struct Block<'a> {
+/// One block of the product `out[i, l] (+)= sum_k a[k*a_stride + i] * b[b_offsets[k] + l]`
+/// for rows `i < rows`, LANES lanes `l` and `k < b_offsets.len()`. Row `i` of the result (its
+/// first `lanes` values) goes to `out[i * stride..]`.
+pub(crate) struct Block<'a> {
     /// Left operand, broadcast: value k of row i at `a[k * a_stride + i]`.
     pub a: &'a [f32],
     pub a_stride: usize,
     pub rows: usize,
-    /// Right operand, one vector per k: `b[k * b_stride..][..LANES]`.
+    /// Right operand, one vector per k: `b[b_offsets[k]..][..LANES]`.
     pub b: &'a [f32],
-    pub b_stride: usize,
-    /// Length of the reduction.
-    pub n: usize,
+    /// Where each k's vector starts in `b` (its length is the reduction's).
+    pub b_offsets: &'a [usize],
     /// Lanes of each result row to store (LANES when `accumulate`).
     pub lanes: usize,
     /// Row stride of `out`.
@@ -166,11 +166,10 @@ pub(super) struct Block<'a> {
 impl Block<'_> {
     /// Checks every index the kernels touch (they use unchecked pointer arithmetic).
     fn check(&self, out: &[f32]) {
-        let last_k = self.n.saturating_sub(1);
-        assert!(
-            self.rows == 0 || self.n == 0 || last_k * self.a_stride + self.rows <= self.a.len()
-        );
-        assert!(self.n == 0 || last_k * self.b_stride + LANES <= self.b.len());
+        let n = self.b_offsets.len();
+        let last_k = n.saturating_sub(1);
+        assert!(self.rows == 0 || n == 0 || last_k * self.a_stride + self.rows <= self.a.len());
+        assert!(self.b_offsets.iter().all(|o| o + LANES <= self.b.len()));
         assert!(self.lanes <= LANES && (!self.accumulate || self.lanes == LANES));
         assert!(self.rows == 0 || (self.rows - 1) * self.stride + self.lanes <= out.len());
     }
@@ -198,9 +197,9 @@ fn block_portable(b: &Block, out: &mut [f32]) {
                 row.copy_from_slice(&out[(i0 + i) * b.stride..][..LANES]);
             }
         }
-        for k in 0..b.n {
+        for (k, off) in b.b_offsets.iter().enumerate() {
             let mut bv = [0.0f32; LANES];
-            bv.copy_from_slice(&b.b[k * b.b_stride..][..LANES]);
+            bv.copy_from_slice(&b.b[*off..][..LANES]);
             if b.relu_b {
                 for v in &mut bv {
                     *v = v.max(0.0);
@@ -222,7 +221,7 @@ fn block_portable(b: &Block, out: &mut [f32]) {
 
 /// The micro-kernel in the copy for `isa`.
 #[inline(always)]
-pub(super) fn block(isa: Isa, b: &Block, out: &mut [f32]) {
+pub(crate) fn block(isa: Isa, b: &Block, out: &mut [f32]) {
     b.check(out);
     match isa {
         // SAFETY: `Isa::available` only offers the x86 copies on CPUs with their features;
@@ -248,7 +247,7 @@ mod x86 {
     /// The CPU must support AVX-512F; `src` holds `(P-1)*pw + P-1 + LANES` values and `dst`
     /// `P*P*LANES`.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn normalize_chunk_avx512(src: &[f32], nm: &Norm, dst: &mut [f32]) {
+    pub(crate) unsafe fn normalize_chunk_avx512(src: &[f32], nm: &Norm, dst: &mut [f32]) {
         let (p, pw) = (nm.p, nm.pw);
         let n = p * p;
         assert!(src.len() >= (p - 1) * pw + p - 1 + LANES && dst.len() >= n * LANES);
@@ -287,7 +286,7 @@ mod x86 {
     /// # Safety
     /// The CPU must support AVX2; lengths as for [`normalize_chunk_avx512`].
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn normalize_chunk_avx2(src: &[f32], nm: &Norm, dst: &mut [f32]) {
+    pub(crate) unsafe fn normalize_chunk_avx2(src: &[f32], nm: &Norm, dst: &mut [f32]) {
         let (p, pw) = (nm.p, nm.pw);
         let n = p * p;
         assert!(src.len() >= (p - 1) * pw + p - 1 + LANES && dst.len() >= n * LANES);
@@ -336,8 +335,8 @@ mod x86 {
                 }
             }
             let zero = _mm512_setzero_ps();
-            for k in 0..b.n {
-                let mut bv = _mm512_loadu_ps(b.b.as_ptr().add(k * b.b_stride));
+            for (k, off) in b.b_offsets.iter().enumerate() {
+                let mut bv = _mm512_loadu_ps(b.b.as_ptr().add(*off));
                 if b.relu_b {
                     bv = _mm512_max_ps(bv, zero);
                 }
@@ -373,8 +372,8 @@ mod x86 {
                 }
             }
             let zero = _mm256_setzero_ps();
-            for k in 0..b.n {
-                let p = b.b.as_ptr().add(k * b.b_stride);
+            for (k, off) in b.b_offsets.iter().enumerate() {
+                let p = b.b.as_ptr().add(*off);
                 let (mut bl, mut bh) = (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)));
                 if b.relu_b {
                     bl = _mm256_max_ps(bl, zero);
@@ -428,7 +427,7 @@ mod x86 {
     /// # Safety
     /// The CPU must support AVX-512F, and `b.check(out)` must hold.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn block_avx512(b: &Block, out: &mut [f32]) {
+    pub(crate) unsafe fn block_avx512(b: &Block, out: &mut [f32]) {
         for (i0, r) in b.parts(13) {
             unsafe { with_rows!(rows_avx512, r, b, i0, out) }
         }
@@ -439,7 +438,7 @@ mod x86 {
     /// # Safety
     /// The CPU must support AVX2 and FMA, and `b.check(out)` must hold.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn block_avx2(b: &Block, out: &mut [f32]) {
+    pub(crate) unsafe fn block_avx2(b: &Block, out: &mut [f32]) {
         for (i0, r) in b.parts(6) {
             unsafe { with_rows!(rows_avx2, r, b, i0, out) }
         }
