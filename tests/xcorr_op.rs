@@ -314,3 +314,54 @@ fn fused_inference_head_matches_the_unfused_layers() {
     let unfused = with_reference_path(|| to_vec(net.forward_features(fa(), fb())));
     assert!(max_abs(&fused, &unfused) < 1e-4, "{fused:?} vs {unfused:?}");
 }
+
+/// Forward and the three gradients of `sum(conv(x) * wt)` with the conv op and with burn's
+/// conv2d (reference path), on `device`'s autodiff twin.
+fn conv_op_matches_burn_conv_on(device: &Device, label: &str) {
+    use reid_explorer::model::conv::conv_valid;
+    let ad = device.clone().autodiff();
+    for (xd, wd) in [
+        ([2, 3, 14, 21], [5, 3, 5, 5]),
+        ([1, 4, 9, 12], [13, 4, 3, 3]),
+        ([3, 6, 5, 7], [2, 6, 1, 1]),
+    ] {
+        let run = || {
+            let x = tensor4(random_values(xd.iter().product(), 1), xd, &ad).require_grad();
+            let w = tensor4(random_values(wd.iter().product(), 2), wd, &ad).require_grad();
+            let b = Tensor::<1>::from_data(TensorData::new(random_values(wd[0], 3), [wd[0]]), &ad)
+                .require_grad();
+            let out = conv_valid(x.clone(), w.clone(), b.clone());
+            let dims = out.dims();
+            let wt = tensor4(random_values(dims.iter().product(), 4), dims, &ad);
+            let grads = (out.clone() * wt).sum().backward();
+            let g4 = |t: &Tensor<4>| to_vec(t.grad(&grads).expect("gradient"));
+            let gb = to_vec(b.grad(&grads).expect("gradient"));
+            [to_vec(out), g4(&x), g4(&w), gb]
+        };
+        let op = run();
+        let reference = with_reference_path(run);
+        for (name, (got, want)) in ["out", "dx", "dw", "db"]
+            .iter()
+            .zip(op.iter().zip(&reference))
+        {
+            let err = rel_l2(got, want);
+            assert!(
+                err < 1e-5,
+                "{label} {xd:?}*{wd:?} {name}: relative L2 error {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn flex_conv_op_matches_burn_conv_and_gradients() {
+    conv_op_matches_burn_conv_on(&Device::flex(), "flex");
+}
+
+#[test]
+fn wgpu_conv_op_matches_burn_conv_and_gradients() {
+    match gpu_device() {
+        Some(device) => conv_op_matches_burn_conv_on(&device, "wgpu"),
+        None => eprintln!("no wgpu adapter: skipped"),
+    }
+}

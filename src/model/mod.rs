@@ -2,6 +2,8 @@
 //! forward, inference helpers and weights on disk. Burn lives here; nothing here knows the GUI.
 
 pub mod config;
+pub mod conv;
+mod flex_host;
 pub mod infer;
 pub mod io;
 pub mod network;

@@ -16,13 +16,14 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::{relu, softmax};
-use burn::tensor::module::{conv2d, linear, max_pool2d};
-use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
+use burn::tensor::module::{linear, max_pool2d};
+use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::config::{ConfigError, ModelConfig, Shapes};
+use super::conv::conv_valid;
 use super::trunk_cpu::trunk_features;
 use super::xcorr::fused::xcorr_conv1x1;
 use super::xcorr::{XcorrGeometry, xcorr};
@@ -125,13 +126,9 @@ fn linear_init(
     }
 }
 
+/// A layer's convolution (stride 1, no padding): the custom op on flex / CubeCL devices.
 fn apply_conv(p: &ConvParams, x: Tensor<4>) -> Tensor<4> {
-    conv2d(
-        x,
-        p.weight.val(),
-        Some(p.bias.val()),
-        ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
-    )
+    conv_valid(x, p.weight.val(), p.bias.val())
 }
 
 fn pool2(x: Tensor<4>) -> Tensor<4> {

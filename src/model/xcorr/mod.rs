@@ -16,7 +16,7 @@ pub mod cpu;
 pub mod cpu_backward;
 pub mod cube;
 pub mod direct;
-mod flex;
+mod flex_ops;
 pub mod fused;
 pub mod op;
 mod pages;
