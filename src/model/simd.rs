@@ -401,6 +401,47 @@ mod x86 {
         }
     }
 
+    /// 12 independent zmm multiply-add chains, `iters` steps each.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn fma_burst_avx512(seed: f32, iters: usize) -> (f64, f32) {
+        let (m, c) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+        let mut acc = [_mm512_set1_ps(seed); 12];
+        for _ in 0..iters {
+            for a in &mut acc {
+                *a = _mm512_fmadd_ps(*a, m, c);
+            }
+        }
+        let sum = acc
+            .iter()
+            .fold(_mm512_setzero_ps(), |s, a| _mm512_add_ps(s, *a));
+        ((iters * 12 * 16 * 2) as f64, _mm512_reduce_add_ps(sum))
+    }
+
+    /// 12 independent ymm multiply-add chains, `iters` steps each.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn fma_burst_avx2(seed: f32, iters: usize) -> (f64, f32) {
+        let (m, c) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+        let mut acc = [_mm256_set1_ps(seed); 12];
+        for _ in 0..iters {
+            for a in &mut acc {
+                *a = _mm256_fmadd_ps(*a, m, c);
+            }
+        }
+        let mut lanes = [0.0f32; 8];
+        let sum = acc
+            .iter()
+            .fold(_mm256_setzero_ps(), |s, a| _mm256_add_ps(s, *a));
+        // SAFETY: `lanes` holds 8 values.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum) };
+        ((iters * 12 * 8 * 2) as f64, lanes.iter().sum())
+    }
+
     /// Calls `$f::<R>(b, i0, out)` for a run-time `R` in 1..=13.
     macro_rules! with_rows {
         ($f:ident, $r:expr, $b:expr, $i0:expr, $out:expr) => {
@@ -441,6 +482,48 @@ mod x86 {
     pub(crate) unsafe fn block_avx2(b: &Block, out: &mut [f32]) {
         for (i0, r) in b.parts(6) {
             unsafe { with_rows!(rows_avx2, r, b, i0, out) }
+        }
+    }
+}
+
+/// The machine's f32 multiply-add ceiling in GFLOP/s: every rayon thread runs independent
+/// fused multiply-adds on registers (12 accumulators, the widest vectors `isa` has) for about
+/// `millis`, and the FLOPs of all threads are summed (multiply-add = 2). The ceiling any
+/// kernel here can approach; GEMM libraries reach 90-95% of it.
+pub fn fma_peak_gflops(isa: Isa, millis: u64) -> f64 {
+    let flops: Vec<f64> = rayon::broadcast(|_| {
+        let start = std::time::Instant::now();
+        let mut done = 0.0f64;
+        let mut seed = 1.0f32;
+        while start.elapsed().as_millis() < u128::from(millis) {
+            let (flop, sink) = run_with(isa, |isa| fma_burst(isa, seed));
+            seed = std::hint::black_box(sink).min(2.0);
+            done += flop;
+        }
+        done / start.elapsed().as_secs_f64()
+    });
+    flops.iter().sum::<f64>() / 1e9
+}
+
+/// One burst of independent multiply-adds: (FLOPs done, a value that depends on all of them).
+#[inline(always)]
+fn fma_burst(isa: Isa, seed: f32) -> (f64, f32) {
+    const ITERS: usize = 100_000;
+    match isa {
+        // SAFETY: `Isa::available` only offers the x86 copies on CPUs with their features.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { x86::fma_burst_avx512(seed, ITERS) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { x86::fma_burst_avx2(seed, ITERS) },
+        Isa::Portable => {
+            let mut acc = [seed; 12];
+            for _ in 0..ITERS {
+                for a in &mut acc {
+                    *a = *a * 0.999_999 + 1e-7;
+                }
+            }
+            ((ITERS * 12 * 2) as f64, acc.iter().sum())
         }
     }
 }

@@ -1,0 +1,242 @@
+//! The measurements of `bench`: each timed in this process, the median of repeated calls
+//! after a warm-up.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::{Args, BenchOutput, Stages, XCORR_FLOP, XcorrTiming};
+use crate::backend::{BackendKind, ComputeDevice};
+use crate::engine::{FeatureBank, score_query};
+use crate::model::simd::{Isa, fma_peak_gflops};
+use crate::model::xcorr::{
+    XcorrGeometry, xcorr, xcorr_cpu, xcorr_op, xcorr_op_backward, xcorr_reference,
+};
+use crate::model::{ModelConfig, XCorrNet};
+use crate::protocol::CancelToken;
+
+/// Everything `bench` measures on `dev`.
+pub(super) fn measure(args: &Args, dev: &ComputeDevice) -> anyhow::Result<BenchOutput> {
+    let device = dev.device.clone();
+    let reps = args.reps;
+    let geo = XcorrGeometry::default();
+    let gemm_gflops = gemm(&device, reps);
+
+    let mut xc = Vec::new();
+    for batch in [1usize, 32, 128] {
+        let dims = [batch, 25, 37, 12];
+        let n = dims.iter().product();
+        let (xv, yv) = (random(n, 3), random(n, 4));
+        let mut push = |name: &str, ms: f64| {
+            xc.push(XcorrTiming {
+                implementation: name.to_string(),
+                batch,
+                millis: ms,
+                gflops: XCORR_FLOP * batch as f64 / (ms * 1e6),
+            })
+        };
+        let (x, y) = (
+            tensor4(xv.clone(), dims, &device),
+            tensor4(yv.clone(), dims, &device),
+        );
+        let ms = median_ms(reps.min(3), || {
+            let o = xcorr_reference(x.clone(), y.clone(), &geo);
+            let _ = o.slice([0..1, 0..1, 0..1, 0..1]).try_into_vec_as::<f32>();
+        });
+        push("reference (tensor ops)", ms);
+        if dev.kind == BackendKind::Cpu {
+            push(
+                "cpu kernel (host slices)",
+                median_ms(reps, || drop(xcorr_cpu(&xv, &yv, dims, &geo))),
+            );
+        }
+        // The custom op (forward, then its backward alone): host kernels on flex, fused
+        // CubeCL kernels on wgpu.
+        let op_name = if dev.kind == BackendKind::Cpu {
+            "flex op"
+        } else {
+            "wgpu fused"
+        };
+        if xcorr_op(x.clone(), y.clone(), &geo).is_some() {
+            let ms = median_ms(reps, || {
+                if let Some(o) = xcorr_op(x.clone(), y.clone(), &geo) {
+                    let _ = o.slice([0..1, 0..1, 0..1, 0..1]).try_into_vec_as::<f32>();
+                }
+            });
+            push(op_name, ms);
+            let g = tensor4(
+                random(batch * 1500 * 444, 9),
+                [batch, 1500, 37, 12],
+                &device,
+            );
+            let ms = median_ms(reps, || {
+                if let Some((dx, _)) = xcorr_op_backward(x.clone(), y.clone(), g.clone(), &geo) {
+                    let _ = dx.slice([0..1, 0..1, 0..1, 0..1]).try_into_vec_as::<f32>();
+                }
+            });
+            push(&format!("{op_name} backward"), ms);
+        }
+        let ms = median_ms(reps, || {
+            let o = xcorr(x.clone(), y.clone(), &geo);
+            let _ = o.slice([0..1, 0..1, 0..1, 0..1]).try_into_vec_as::<f32>();
+        });
+        push("dispatched (what the app uses)", ms);
+    }
+
+    let net = XCorrNet::init(&ModelConfig::default(), 0, &device)?;
+    let b = 32;
+    let dims = [b, 3, 160, 60];
+    let (ia, ib) = (random(b * 3 * 160 * 60, 5), random(b * 3 * 160 * 60, 6));
+    let fwd_ms = median_ms(reps.min(3), || {
+        let l = net.forward(
+            tensor4(ia.clone(), dims, &device),
+            tensor4(ib.clone(), dims, &device),
+        );
+        let _ = l.try_into_vec_as::<f32>();
+    });
+    let forward_pairs_per_s = b as f64 / (fwd_ms / 1e3);
+    let forward_stages_ms = forward_stages(&net, (&ia, &ib), dims, reps.min(3), &device);
+
+    let ad = device.clone().autodiff();
+    let mut tnet = net.clone().fork(&ad).train();
+    let mut optim = burn::optim::SgdConfig::new().init();
+    let train_ms = median_ms(reps.min(3), || {
+        let l = tnet.forward(
+            tensor4(ia.clone(), dims, &ad),
+            tensor4(ib.clone(), dims, &ad),
+        );
+        let loss = l.sum();
+        let grads = GradientsParams::from_grads(loss.backward(), &tnet);
+        tnet = optim.step(1e-6, tnet.clone(), grads);
+        sync(&ad);
+    });
+    let train_pairs_per_s = b as f64 / (train_ms / 1e3);
+
+    let shape = [25, 37, 12];
+    let per: usize = shape.iter().product();
+    let q = FeatureBank {
+        shape,
+        values: random(per, 7),
+    };
+    let never = CancelToken::new();
+    let rank = |n: usize| -> anyhow::Result<f64> {
+        let g = FeatureBank {
+            shape,
+            values: random(per * n, 8),
+        };
+        let s = Instant::now();
+        let scores = score_query(&net, &q, 0, &g, 64, &device, &never)?;
+        anyhow::ensure!(scores.len() == n, "scored {} of {n}", scores.len());
+        Ok(s.elapsed().as_secs_f64())
+    };
+    let rank_1000_seconds = rank(1000)?;
+    let rank_20000_seconds = if args.quick {
+        None
+    } else {
+        Some(rank(20_000)?)
+    };
+
+    Ok(BenchOutput {
+        backend: dev.description.clone(),
+        gemm_gflops,
+        fma_peak_gflops: fma_peak_gflops(Isa::best(), 300),
+        xcorr: xc,
+        forward_pairs_per_s,
+        forward_stages_ms,
+        train_pairs_per_s,
+        rank_1000_seconds,
+        rank_20000_seconds,
+        pytorch: None,
+    })
+}
+
+fn forward_stages(
+    net: &XCorrNet,
+    (ia, ib): (&[f32], &[f32]),
+    dims: [usize; 4],
+    reps: usize,
+    device: &Device,
+) -> Stages {
+    let images = Tensor::cat(
+        vec![
+            tensor4(ia.to_vec(), dims, device),
+            tensor4(ib.to_vec(), dims, device),
+        ],
+        0,
+    ); // [2B, 3, 160, 60]
+    let trunk = median_ms(reps, || {
+        let _ = net
+            .features(images.clone())
+            .slice([0..1, 0..1, 0..1, 0..1])
+            .try_into_vec_as::<f32>();
+    });
+    let b = dims[0];
+    let f = net.features(images); // [2B, 25, 37, 12]
+    let (fa, fb) = (f.clone().narrow(0, 0, b), f.narrow(0, b, b));
+    let correlation = median_ms(reps, || {
+        let _ = net
+            .head_conv1_from_features(fa.clone(), fb.clone())
+            .slice([0..1, 0..1, 0..1, 0..1])
+            .try_into_vec_as::<f32>();
+    });
+    let conv1 = net.head_conv1_from_features(fa, fb); // [B, 25, 37, 12]
+    let head = median_ms(reps, || {
+        let _ = net
+            .head_after_conv1(conv1.clone())
+            .logits
+            .try_into_vec_as::<f32>();
+    });
+    Stages {
+        trunk,
+        correlation,
+        head,
+    }
+}
+
+fn random(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+/// Median wall time of `f` in milliseconds (after one warm-up call); NaN when `f` fails (a
+/// backend that cannot allocate a reference-path tensor, say), so one row cannot sink the table.
+fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
+    let mut once = || std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut f)).is_ok();
+    if !once() {
+        return f64::NAN;
+    }
+    let mut t = Vec::with_capacity(reps.max(1));
+    for _ in 0..reps.max(1) {
+        let s = Instant::now();
+        if !once() {
+            return f64::NAN;
+        }
+        t.push(s.elapsed().as_secs_f64() * 1e3);
+    }
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+fn sync(device: &Device) {
+    let _ = device.sync();
+}
+
+fn tensor4(v: Vec<f32>, dims: [usize; 4], device: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(v, dims), device)
+}
+
+/// GEMM throughput of the backend: 1024 x 1024 x 1024.
+fn gemm(device: &Device, reps: usize) -> f64 {
+    let n = 1024;
+    let a: Tensor<2> = Tensor::from_data(TensorData::new(random(n * n, 1), [n, n]), device);
+    let b: Tensor<2> = Tensor::from_data(TensorData::new(random(n * n, 2), [n, n]), device);
+    let ms = median_ms(reps, || {
+        let c = a.clone().matmul(b.clone());
+        let _ = c.slice([0..1, 0..1]).try_into_vec_as::<f32>();
+    });
+    2.0 * (n * n * n) as f64 / (ms * 1e6)
+}

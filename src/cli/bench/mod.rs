@@ -1,0 +1,104 @@
+//! `reid-explorer bench [--json] [--pytorch PYTHON]`: the correlation layer's implementations,
+//! the whole-network forward (with its stage split), a training step and gallery ranking, timed
+//! in this process, with achieved GFLOP/s as fractions of two ceilings measured in the same
+//! run (the backend's own GEMM and the CPU's multiply-add peak). With `--pytorch`, the PyTorch
+//! eager baseline of `benches/pytorch_baseline.py` runs right after, on the same machine, and
+//! the table gives every figure as a ratio against it.
+
+mod measure;
+mod pytorch;
+mod report;
+
+use std::path::PathBuf;
+
+use crate::backend::{BackendChoice, select};
+
+/// FLOPs of the correlation layer per pair (multiply-add = 2).
+pub const XCORR_FLOP: f64 = 444.0 * 60.0 * 25.0 * 25.0 * 2.0;
+/// FLOPs of a whole forward pass per pair (two trunks, correlation, head).
+pub const FORWARD_FLOP: f64 = 214e6;
+/// FLOPs of a training step per pair (forward + backward).
+pub const TRAIN_FLOP: f64 = 589e6;
+/// FLOPs of scoring one cached pair (correlation + head).
+pub const SCORE_FLOP: f64 = XCORR_FLOP + 39.4e6;
+/// FLOPs of the trunk per image.
+const TRUNK_FLOP: f64 = 70.6e6;
+/// FLOPs of the head's 1x1 convolution per pair (1500 -> 25 channels at 444 positions).
+const CONV1X1_FLOP: f64 = 1500.0 * 25.0 * 444.0 * 2.0;
+/// FLOPs of the rest of the head per pair.
+const HEAD_REST_FLOP: f64 = 39.4e6 - CONV1X1_FLOP;
+
+/// Arguments of `bench`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print a JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Repetitions per measurement (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub reps: usize,
+    /// Skip the 20,000-image ranking (it takes a while on a CPU).
+    #[arg(long)]
+    pub quick: bool,
+    /// Also run the PyTorch eager baseline (benches/pytorch_baseline.py) with this Python
+    /// interpreter, right after, and report every figure as a ratio against it.
+    #[arg(long, value_name = "PYTHON")]
+    pub pytorch: Option<PathBuf>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct XcorrTiming {
+    #[serde(rename = "impl")]
+    pub implementation: String,
+    pub batch: usize,
+    pub millis: f64,
+    pub gflops: f64,
+}
+
+/// What `bench --json` prints.
+#[derive(Debug, serde::Serialize)]
+pub struct BenchOutput {
+    pub backend: String,
+    /// The backend's own 1024^3 matrix product.
+    pub gemm_gflops: f64,
+    /// The CPU's f32 multiply-add peak, all threads (the machine's ceiling).
+    pub fma_peak_gflops: f64,
+    pub xcorr: Vec<XcorrTiming>,
+    pub forward_pairs_per_s: f64,
+    /// Where the forward pass's time goes at batch 32.
+    pub forward_stages_ms: Stages,
+    pub train_pairs_per_s: f64,
+    pub rank_1000_seconds: f64,
+    pub rank_20000_seconds: Option<f64>,
+    /// The PyTorch baseline measured right after (with `--pytorch`).
+    pub pytorch: Option<pytorch::Baseline>,
+}
+
+/// The forward pass at batch 32 split into its stages (milliseconds).
+#[derive(Debug, serde::Serialize)]
+pub struct Stages {
+    /// Trunk features of the 64 images.
+    pub trunk: f64,
+    /// The correlation layer, its ReLU and the head's 1x1 convolution on the 32 pairs of
+    /// features (one fused pass on the CPU).
+    pub correlation: f64,
+    /// The rest of the head: 3x3 convolution, pooling and the two linear layers.
+    pub head: f64,
+}
+
+pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
+    let dev = select(backend)?;
+    if let Some(n) = &dev.notice {
+        eprintln!("{n}");
+    }
+    let mut out = measure::measure(&args, &dev)?;
+    if let Some(python) = &args.pytorch {
+        out.pytorch = Some(pytorch::run(python, args.reps, args.quick)?);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&out)?);
+    } else {
+        report::print(&out);
+    }
+    Ok(())
+}

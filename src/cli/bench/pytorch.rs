@@ -1,0 +1,59 @@
+//! The PyTorch eager baseline: `benches/pytorch_baseline.py` run with the user's Python, its
+//! JSON read back.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// What the baseline script measures (see its docstring).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Baseline {
+    pub torch: String,
+    pub threads: usize,
+    pub xcorr: Vec<BaselineXcorr>,
+    pub forward_pairs_per_s: f64,
+    pub train_pairs_per_s: f64,
+    pub rank_1000_seconds: f64,
+    /// The script's correlation against the golden vectors (None when they are absent).
+    pub golden_rel_l2: Option<f64>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct BaselineXcorr {
+    pub batch: usize,
+    pub millis: f64,
+}
+
+/// Runs the baseline with `python` on as many threads as this process's rayon pool.
+pub fn run(python: &Path, reps: usize, quick: bool) -> anyhow::Result<Baseline> {
+    let script = crate::bundled_path("benches/pytorch_baseline.py");
+    if !script.exists() {
+        bail!("{}: baseline script not found", script.display());
+    }
+    let golden = crate::bundled_path("../shared/golden");
+    eprintln!("running the PyTorch baseline ({})…", python.display());
+    let mut cmd = Command::new(python);
+    cmd.arg(&script)
+        .args(["--reps", &reps.to_string()])
+        .args(["--threads", &rayon::current_num_threads().to_string()])
+        .arg("--golden")
+        .arg(&golden);
+    if quick {
+        cmd.arg("--quick");
+    }
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot run {}", python.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} {}: {}",
+            python.display(),
+            script.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line).with_context(|| format!("baseline output is not its JSON: {line}"))
+}
