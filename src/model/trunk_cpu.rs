@@ -232,18 +232,7 @@ pub fn trunk_features(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(len: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(3);
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::model::samples::pseudo_random as values;
 
     /// f64 `maxpool2(relu(conv(x) + bias))` of one image.
     fn reference(x: &[f32], (h, w): (usize, usize), conv: &HostConv) -> (Vec<f64>, usize, usize) {

@@ -232,23 +232,11 @@ pub fn xcorr_cpu_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::samples::pseudo_random_with_flat_runs;
     use crate::model::xcorr::direct::xcorr_direct;
 
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..len)
-            .map(|i| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                // Some flat runs so zero-variance patches occur too.
-                if i % 37 < 6 {
-                    0.5
-                } else {
-                    (s % 2001) as f32 / 1000.0 - 1.0
-                }
-            })
-            .collect()
+    fn flat(len: usize, seed: u64) -> Vec<f32> {
+        pseudo_random_with_flat_runs(len, seed, (37, 6))
     }
 
     #[test]
@@ -267,7 +255,7 @@ mod tests {
                 ..XcorrGeometry::default()
             };
             let len = dims.iter().product();
-            let (x, y) = (values(len, 1), values(len, 2));
+            let (x, y) = (flat(len, 1), flat(len, 2));
             let want = xcorr_direct(&x, &y, dims, &geo);
             for isa in Isa::available() {
                 let got = xcorr_cpu_with(isa, &x, &y, dims, &geo, 0.0);

@@ -150,23 +150,8 @@ pub fn xcorr_conv1x1(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::samples::{pseudo_random as values, pseudo_random_with_flat_runs};
     use crate::model::xcorr::direct::xcorr_direct;
-
-    fn values(len: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(7);
-        (0..len)
-            .map(|i| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                if i % 29 < 4 {
-                    0.25 // flat runs: zero-variance patches
-                } else {
-                    (s % 2001) as f32 / 1000.0 - 1.0
-                }
-            })
-            .collect()
-    }
 
     #[test]
     fn every_copy_matches_the_unfused_definition() {
@@ -182,7 +167,10 @@ mod tests {
             };
             let [b, c, h, w] = dims;
             let len = b * c * h * w;
-            let (x, y) = (values(len, 1), values(len, 2));
+            let (x, y) = (
+                pseudo_random_with_flat_runs(len, 1, (29, 4)),
+                pseudo_random_with_flat_runs(len, 2, (29, 4)),
+            );
             let depth = c * band * w;
             let weight: Vec<f32> = values(k * depth, 3).iter().map(|v| v * 0.1).collect();
             let bias = values(k, 4);
