@@ -172,6 +172,25 @@ struct WeightScratch {
     offsets: Vec<usize>,
 }
 
+/// `dst.copy_from_slice(src)` for the few values of one kernel row, without a call to memmove
+/// per row (the im2col of a 1x1 or 5x5 kernel copies 1 or 5 values at a time, millions of
+/// times per training step).
+#[inline(always)]
+fn copy_small(dst: &mut [f32], src: &[f32]) {
+    fn fixed<const N: usize>(dst: &mut [f32], src: &[f32]) {
+        if let (Some(d), Some(s)) = (dst.first_chunk_mut::<N>(), src.first_chunk::<N>()) {
+            *d = *s;
+        }
+    }
+    match src.len() {
+        1 => dst[0] = src[0],
+        3 => fixed::<3>(dst, src),
+        5 => fixed::<5>(dst, src),
+        7 => fixed::<7>(dst, src),
+        _ => dst.copy_from_slice(src),
+    }
+}
+
 /// Gradients of the convolution: x `[B, Cin, H, W]`, weight `[Cout, Cin, K, K]`, `grad` =
 /// dL/d(out) `[B, Cout, Ho, Wo]` -> (dL/dx `[B, Cin, H, W]` when `need_dx`, dL/dweight
 /// `[Cout, Cin, K, K]`, dL/dbias `[Cout]`).
@@ -233,7 +252,7 @@ pub fn conv_backward(
                 for ci in 0..d.cin {
                     for ky in 0..k {
                         let src = &x[(ci * d.h + y + ky) * d.w + xx..][..k];
-                        row[t..t + k].copy_from_slice(src);
+                        copy_small(&mut row[t..t + k], src);
                         t += k;
                     }
                 }
