@@ -84,9 +84,42 @@ fn compare_shows_the_probability_of_a_dataset_pair_at_start() {
     let mut h = harness(&fx, None);
     wait_for(&mut h, "p(same) =");
     wait_for(&mut h, "verdict:");
+    // Not the embedded sample: no hint to switch to the synthetic model.
+    assert!(h.query_all_by_label_contains("Use models/synthetic").next().is_none());
     // Swapping compares again.
     h.get_by_label_contains("Swap A").click();
     wait_for(&mut h, "p(same) =");
+}
+
+#[test]
+fn on_the_embedded_sample_compare_offers_the_synthetic_model() {
+    let fx = fixture();
+    let options = AppOptions {
+        backend: BackendChoice::Cpu,
+        model_dir: Some(fx.model.clone()),
+        dataset_dir: Some(reid_explorer::bundled_path("assets/sample")),
+        use_storage: false,
+        train: None,
+    };
+    let mut h = Harness::builder()
+        .with_size([1500.0, 950.0])
+        .build_eframe(move |cc| ExplorerApp::new(cc, options));
+    wait_for(&mut h, "p(same) =");
+    wait_for(&mut h, "Use models/synthetic");
+    h.get_by_label("Use models/synthetic").click();
+    // The synthetic model loads (the hint goes) and the pair is compared again with it.
+    let start = Instant::now();
+    loop {
+        h.step();
+        let hint = h.query_all_by_label_contains("Use models/synthetic").next().is_some();
+        let named = h.query_all_by_label_contains("model: models/synthetic").next().is_some();
+        let result = h.query_all_by_label_contains("p(same) =").next().is_some();
+        if !hint && named && result {
+            break;
+        }
+        assert!(start.elapsed() < TIMEOUT, "the synthetic model did not take over");
+        std::thread::sleep(Duration::from_millis(15));
+    }
 }
 
 #[test]

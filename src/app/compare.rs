@@ -235,6 +235,24 @@ impl CompareView {
                 ui.label("Put an image in each slot.");
             }
         }
+        if let Some(synthetic) = synthetic_model_hint(cx) {
+            ui.add_space(6.0);
+            ui.horizontal_wrapped(|ui| {
+                ui.label(
+                    RichText::new(
+                        "These are generated people (the embedded sample); this model was trained on real CUHK03 crops.",
+                    )
+                    .weak(),
+                );
+                if ui
+                    .small_button("Use models/synthetic")
+                    .on_hover_text("the model trained on generated people (rank-1 76% on this sample)")
+                    .clicked()
+                {
+                    out.push(Action::UseModel(synthetic));
+                }
+            });
+        }
         ui.add_space(8.0);
         ui.add(egui::Slider::new(&mut cx.persisted.threshold, 0.0..=1.0).text("threshold"));
         if ui
@@ -245,6 +263,19 @@ impl CompareView {
             out.push(Action::CompareAgain);
         }
     }
+}
+
+/// The synthetic model's folder when the loaded dataset is the embedded (synthetic) sample and
+/// another model is in use: real-data weights see a different world in drawn people.
+fn synthetic_model_hint(cx: &ViewCtx<'_>) -> Option<PathBuf> {
+    // Plain path comparisons (no file system calls while drawing): the app opens the sample
+    // and the models through `resolve`, so equal folders have equal paths.
+    let sample = super::state::resolve(super::state::SAMPLE_DATASET);
+    let synthetic = super::state::resolve(super::state::SYNTHETIC_MODEL_DIR);
+    let on_sample = cx.dataset.is_some_and(|d| d.root == sample);
+    let model = cx.model.dir.as_deref()?;
+    let other_model = model != synthetic && !model.ends_with(super::state::SYNTHETIC_MODEL_DIR);
+    (on_sample && other_model).then_some(synthetic)
 }
 
 /// "identity 12 · camera 3" for a dataset image.
