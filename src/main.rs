@@ -7,7 +7,11 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(command) => run(command, cli.backend),
-        None => reid_explorer::app::run(cli.backend),
+        None => reid_explorer::app::run(reid_explorer::app::AppOptions {
+            model_dir: cli.model,
+            dataset_dir: cli.dataset,
+            ..reid_explorer::app::AppOptions::from_defaults(cli.backend)
+        }),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -412,7 +412,7 @@ impl eframe::App for ExplorerApp {
 }
 
 /// Open the GUI window and run until it is closed.
-pub fn run(backend: BackendChoice) -> anyhow::Result<()> {
+pub fn run(app_options: AppOptions) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title(APP_NAME)
@@ -427,7 +427,7 @@ pub fn run(backend: BackendChoice) -> anyhow::Result<()> {
         Box::new(move |cc| {
             Ok(Box::new(ExplorerApp::new(
                 cc,
-                AppOptions::from_defaults(backend),
+                app_options,
             )))
         }),
     )

@@ -33,6 +33,12 @@ pub struct Cli {
     /// Backend for the GUI's workers.
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto, global = true)]
     pub backend: BackendChoice,
+    /// GUI only: open with this model folder (default: the last one used, else models/cuhk03).
+    #[arg(long, value_name = "MODEL_DIR")]
+    pub model: Option<std::path::PathBuf>,
+    /// GUI only: open with this dataset folder (default: the last one used, else the sample).
+    #[arg(long, value_name = "DIR")]
+    pub dataset: Option<std::path::PathBuf>,
 }
 
 /// Subcommands.
