@@ -85,7 +85,11 @@ fn compare_shows_the_probability_of_a_dataset_pair_at_start() {
     wait_for(&mut h, "p(same) =");
     wait_for(&mut h, "verdict:");
     // Not the embedded sample: no hint to switch to the synthetic model.
-    assert!(h.query_all_by_label_contains("Use models/synthetic").next().is_none());
+    assert!(
+        h.query_all_by_label_contains("Use models/synthetic")
+            .next()
+            .is_none()
+    );
     // Swapping compares again.
     h.get_by_label_contains("Swap A").click();
     wait_for(&mut h, "p(same) =");
@@ -111,13 +115,22 @@ fn on_the_embedded_sample_compare_offers_the_synthetic_model() {
     let start = Instant::now();
     loop {
         h.step();
-        let hint = h.query_all_by_label_contains("Use models/synthetic").next().is_some();
-        let named = h.query_all_by_label_contains("model: models/synthetic").next().is_some();
+        let hint = h
+            .query_all_by_label_contains("Use models/synthetic")
+            .next()
+            .is_some();
+        let named = h
+            .query_all_by_label_contains("model: models/synthetic")
+            .next()
+            .is_some();
         let result = h.query_all_by_label_contains("p(same) =").next().is_some();
         if !hint && named && result {
             break;
         }
-        assert!(start.elapsed() < TIMEOUT, "the synthetic model did not take over");
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "the synthetic model did not take over"
+        );
         std::thread::sleep(Duration::from_millis(15));
     }
 }

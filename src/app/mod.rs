@@ -424,12 +424,7 @@ pub fn run(app_options: AppOptions) -> anyhow::Result<()> {
     eframe::run_native(
         APP_NAME,
         options,
-        Box::new(move |cc| {
-            Ok(Box::new(ExplorerApp::new(
-                cc,
-                app_options,
-            )))
-        }),
+        Box::new(move |cc| Ok(Box::new(ExplorerApp::new(cc, app_options)))),
     )
     .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
 }
