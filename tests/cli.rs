@@ -257,3 +257,94 @@ fn eval_and_rank_on_a_generated_dataset() {
         "the query's identity is in the gallery"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_training_with_a_checkpoint_that_resumes() {
+    use reid_explorer::data::synth::{SynthConfig, generate};
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("people");
+    let cfg = SynthConfig {
+        identities: 6,
+        seed: 9,
+        cameras: 2,
+        cameras_per_identity: (2, 2),
+        images_per_camera: (2, 2),
+    };
+    generate(&data, &cfg, &|_, _| {}).expect("synth");
+    let out = tmp.path().join("run");
+    let mut child = bin()
+        .args(["train", "--json", "--backend", "cpu", "--batch-size", "4"])
+        .args([
+            "--lr",
+            "0.01",
+            "--epochs",
+            "1000",
+            "--checkpoint-every",
+            "100000",
+        ])
+        .args(["--validate-every", "100000", "--val-fraction", "0"])
+        .arg("--dataset")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn train");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    // Wait for two steps, then press Ctrl-C.
+    let mut steps = 0;
+    for line in lines.by_ref() {
+        if line.expect("line").contains("\"event\":\"step\"") {
+            steps += 1;
+            if steps == 2 {
+                break;
+            }
+        }
+    }
+    assert_eq!(steps, 2, "training printed no steps");
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "exit status {status:?}");
+    let cancelled = rest
+        .iter()
+        .find(|l| l.contains("\"event\":\"cancelled\""))
+        .unwrap_or_else(|| panic!("no cancelled event in {rest:?}"));
+    let step: u64 = serde_json::from_str::<serde_json::Value>(cancelled).expect("json")["step"]
+        .as_u64()
+        .expect("step");
+    assert!(step >= 2);
+    // The checkpoint holds that step, and --resume continues from it.
+    let ck = reid_explorer::train::checkpoint::read_checkpoint(&out, &Device::flex())
+        .expect("checkpoint written on Ctrl-C");
+    assert_eq!(ck.state.step, step);
+    let resumed = succeeded(
+        bin()
+            .args([
+                "train",
+                "--json",
+                "--backend",
+                "cpu",
+                "--resume",
+                "--max-steps",
+            ])
+            .arg((step + 1).to_string())
+            .arg("--dataset")
+            .arg(&data)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .expect("resume"),
+    );
+    let text = String::from_utf8_lossy(&resumed.stdout);
+    assert!(
+        text.contains(&format!("\"start_step\":{step}")),
+        "resume did not start at {step}: {text}"
+    );
+}

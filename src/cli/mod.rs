@@ -14,6 +14,7 @@ pub mod common;
 pub mod compare;
 pub mod dataset;
 pub mod eval;
+mod interrupt;
 pub mod progress;
 pub mod rank;
 pub mod synth;

@@ -157,6 +157,10 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
     let start = Instant::now();
     let (mut pairs, mut last_loss, mut last_rate) = (0usize, f32::NAN, 0.0);
     let control = TrainControl::default();
+    super::interrupt::cancel_on_interrupt(
+        control.cancel.clone(),
+        "stopping after this step and writing a checkpoint",
+    );
     let outcome = train(&config, args.resume, &device.device, &control, &mut |e| {
         if args.json {
             println!("{}", event_json(&e));
@@ -200,9 +204,16 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
     });
     bar.finish_and_clear();
     match outcome {
-        Ok(Outcome::Finished { step }) | Ok(Outcome::Cancelled { step }) => {
+        Ok(outcome) => {
+            let model_dir = config.out.clone();
+            let (step, last) = match outcome {
+                Outcome::Cancelled { step } => (step, TrainEvent::Cancelled { step, model_dir }),
+                Outcome::Finished { step } => (step, TrainEvent::Finished { step, model_dir }),
+            };
             let secs = start.elapsed().as_secs_f64();
-            if !args.json {
+            if args.json {
+                println!("{}", event_json(&last));
+            } else {
                 println!(
                     "trained to step {step} in {secs:.0} s ({:.1} pairs/s overall, last step {last_rate:.1} pairs/s, loss {last_loss:.4}); model in {}",
                     pairs as f64 / secs.max(1e-9),
