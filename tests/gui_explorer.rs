@@ -46,10 +46,18 @@ fn fixture() -> Fixture {
 }
 
 fn harness(fx: &Fixture, train: Option<TrainConfig>) -> Harness<'static, ExplorerApp> {
+    harness_on(fx.model.clone(), fx.dataset.clone(), train)
+}
+
+fn harness_on(
+    model: PathBuf,
+    dataset: PathBuf,
+    train: Option<TrainConfig>,
+) -> Harness<'static, ExplorerApp> {
     let options = AppOptions {
         backend: BackendChoice::Cpu,
-        model_dir: Some(fx.model.clone()),
-        dataset_dir: Some(fx.dataset.clone()),
+        model_dir: Some(model),
+        dataset_dir: Some(dataset),
         use_storage: false,
         train,
     };
@@ -98,16 +106,8 @@ fn compare_shows_the_probability_of_a_dataset_pair_at_start() {
 #[test]
 fn on_the_embedded_sample_compare_offers_the_synthetic_model() {
     let fx = fixture();
-    let options = AppOptions {
-        backend: BackendChoice::Cpu,
-        model_dir: Some(fx.model.clone()),
-        dataset_dir: Some(reid_explorer::bundled_path("assets/sample")),
-        use_storage: false,
-        train: None,
-    };
-    let mut h = Harness::builder()
-        .with_size([1500.0, 950.0])
-        .build_eframe(move |cc| ExplorerApp::new(cc, options));
+    let sample = reid_explorer::bundled_path("assets/sample");
+    let mut h = harness_on(fx.model.clone(), sample, None);
     wait_for(&mut h, "p(same) =");
     wait_for(&mut h, "Use models/synthetic");
     h.get_by_label("Use models/synthetic").click();
@@ -270,16 +270,7 @@ fn the_explorer_works_on_the_real_cuhk03_folders() {
         return;
     }
     let fx = fixture();
-    let options = AppOptions {
-        backend: BackendChoice::Cpu,
-        model_dir: Some(fx.model.clone()),
-        dataset_dir: Some(root),
-        use_storage: false,
-        train: None,
-    };
-    let mut h = Harness::builder()
-        .with_size([1500.0, 950.0])
-        .build_eframe(move |cc| ExplorerApp::new(cc, options));
+    let mut h = harness_on(fx.model.clone(), root, None);
     wait_for(&mut h, "p(same) =");
     wait_for(&mut h, "13151 images");
     click_tab(&mut h, Tab::Gallery);
