@@ -2,6 +2,7 @@
 //! inference time and backend.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use eframe::egui::{self, Color32, Rect, RichText, Sense, pos2, vec2};
 
@@ -268,14 +269,20 @@ impl CompareView {
 /// The synthetic model's folder when the loaded dataset is the embedded (synthetic) sample and
 /// another model is in use: real-data weights see a different world in drawn people.
 fn synthetic_model_hint(cx: &ViewCtx<'_>) -> Option<PathBuf> {
-    // Plain path comparisons (no file system calls while drawing): the app opens the sample
-    // and the models through `resolve`, so equal folders have equal paths.
-    let sample = super::state::resolve(super::state::SAMPLE_DATASET);
-    let synthetic = super::state::resolve(super::state::SYNTHETIC_MODEL_DIR);
-    let on_sample = cx.dataset.is_some_and(|d| d.root == sample);
+    // Resolved once (resolving looks at the file system); plain path comparisons while drawing.
+    // The app opens the sample and the models through `resolve`, so equal folders have equal
+    // paths.
+    static PATHS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    let (sample, synthetic) = PATHS.get_or_init(|| {
+        (
+            super::state::resolve(super::state::SAMPLE_DATASET),
+            super::state::resolve(super::state::SYNTHETIC_MODEL_DIR),
+        )
+    });
+    let on_sample = cx.dataset.is_some_and(|d| &d.root == sample);
     let model = cx.model.dir.as_deref()?;
     let other_model = model != synthetic && !model.ends_with(super::state::SYNTHETIC_MODEL_DIR);
-    (on_sample && other_model).then_some(synthetic)
+    (on_sample && other_model).then(|| synthetic.clone())
 }
 
 /// "identity 12 · camera 3" for a dataset image.

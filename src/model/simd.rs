@@ -141,6 +141,33 @@ fn normalize_chunk_portable(src: &[f32], nm: &Norm, dst: &mut [f32]) {
     }
 }
 
+/// Where each reduction step's vector starts in a [`Block`]'s right operand, kept with their
+/// maximum so that the bounds check costs O(1) per block call rather than O(n) (the calls sit
+/// in per-row loops).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Offsets {
+    at: Vec<usize>,
+    max: usize,
+}
+
+impl Offsets {
+    pub(crate) fn as_slice(&self) -> &[usize] {
+        &self.at
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.at.len()
+    }
+}
+
+impl FromIterator<usize> for Offsets {
+    fn from_iter<I: IntoIterator<Item = usize>>(iter: I) -> Self {
+        let at: Vec<usize> = iter.into_iter().collect();
+        let max = at.iter().copied().max().unwrap_or(0);
+        Self { at, max }
+    }
+}
+
 /// One block of the product `out[i, l] (+)= sum_k a[k*a_stride + i] * b[b_offsets[k] + l]`
 /// for rows `i < rows`, LANES lanes `l` and `k < b_offsets.len()`. Row `i` of the result (its
 /// first `lanes` values) goes to `out[i * stride..]`.
@@ -152,7 +179,7 @@ pub(crate) struct Block<'a> {
     /// Right operand, one vector per k: `b[b_offsets[k]..][..LANES]`.
     pub b: &'a [f32],
     /// Where each k's vector starts in `b` (its length is the reduction's).
-    pub b_offsets: &'a [usize],
+    pub b_offsets: &'a Offsets,
     /// Lanes of each result row to store (LANES when `accumulate`).
     pub lanes: usize,
     /// Row stride of `out`.
@@ -169,7 +196,7 @@ impl Block<'_> {
         let n = self.b_offsets.len();
         let last_k = n.saturating_sub(1);
         assert!(self.rows == 0 || n == 0 || last_k * self.a_stride + self.rows <= self.a.len());
-        assert!(self.b_offsets.iter().all(|o| o + LANES <= self.b.len()));
+        assert!(n == 0 || self.b_offsets.max + LANES <= self.b.len());
         assert!(self.lanes <= LANES && (!self.accumulate || self.lanes == LANES));
         assert!(self.rows == 0 || (self.rows - 1) * self.stride + self.lanes <= out.len());
     }
@@ -197,7 +224,7 @@ fn block_portable(b: &Block, out: &mut [f32]) {
                 row.copy_from_slice(&out[(i0 + i) * b.stride..][..LANES]);
             }
         }
-        for (k, off) in b.b_offsets.iter().enumerate() {
+        for (k, off) in b.b_offsets.as_slice().iter().enumerate() {
             let mut bv = [0.0f32; LANES];
             bv.copy_from_slice(&b.b[*off..][..LANES]);
             if b.relu_b {
@@ -335,7 +362,7 @@ mod x86 {
                 }
             }
             let zero = _mm512_setzero_ps();
-            for (k, off) in b.b_offsets.iter().enumerate() {
+            for (k, off) in b.b_offsets.as_slice().iter().enumerate() {
                 let mut bv = _mm512_loadu_ps(b.b.as_ptr().add(*off));
                 if b.relu_b {
                     bv = _mm512_max_ps(bv, zero);
@@ -372,7 +399,7 @@ mod x86 {
                 }
             }
             let zero = _mm256_setzero_ps();
-            for (k, off) in b.b_offsets.iter().enumerate() {
+            for (k, off) in b.b_offsets.as_slice().iter().enumerate() {
                 let p = b.b.as_ptr().add(*off);
                 let (mut bl, mut bh) = (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)));
                 if b.relu_b {

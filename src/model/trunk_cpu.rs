@@ -1,17 +1,17 @@
 //! Inference fast path on the CPU: the trunk (5x5 convolution, bias, ReLU, 2x2 max-pool, twice)
-//! on host data, one image per rayon task, with the SIMD micro-kernel of [`super::simd`] as a
-//! direct convolution: for each output row and chunk of 16 output columns, the accumulators of
-//! up to 13 output channels are updated by a broadcast weight times 16 input values read at
-//! the offset of each (input channel, ky, kx) — no im2col matrix, no layout transposes.
+//! on host data, one image per rayon task. Each convolution is the direct convolution of
+//! [`super::conv::host`] (the SIMD micro-kernel, no im2col); ReLU and pooling follow on the
+//! image while it is in cache.
 //!
 //! Same function as burn's `conv2d` -> ReLU -> `max_pool2d` (tested against an f64 direct
 //! convolution for every instruction-set copy, and through the network against the burn
-//! trunk). Not differentiable: training keeps burn's convolutions.
+//! trunk). Not differentiable: training uses the convolution op of [`super::conv`].
 
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::simd::{Block, Isa, LANES, block, run_with};
+use super::conv::host::{DirectConv, DirectScratch, transpose_weights};
+use super::simd::{Isa, run_with};
 
 /// One convolution layer on the host: `weight` `[Cout, Cin, K, K]`, `bias` `[Cout]`.
 #[derive(Debug, Clone)]
@@ -24,25 +24,23 @@ pub struct HostConv {
 }
 
 impl HostConv {
-    /// The weights transposed to `[Cin*K*K, Cout]` (the micro-kernel broadcasts `a[j*Cout + i]`).
-    fn transposed(&self) -> Vec<f32> {
-        let n = self.cin * self.k * self.k;
-        let mut wt = vec![0.0f32; n * self.cout];
-        for (i, row) in self.weight.chunks_exact(n).enumerate() {
-            for (j, v) in row.iter().enumerate() {
-                wt[j * self.cout + i] = *v;
-            }
+    /// The layer as a direct convolution with its bias, given its transposed weights.
+    fn direct<'a>(&'a self, wt: &'a [f32]) -> DirectConv<'a> {
+        DirectConv {
+            wt,
+            bias: Some(&self.bias),
+            cin: self.cin,
+            cout: self.cout,
+            k: self.k,
         }
-        wt
     }
 }
 
 /// Scratch of one layer, reused across the images one rayon worker handles.
 #[derive(Default)]
 struct LayerScratch {
-    /// Input with each row padded to the width the last chunk reads: `[Cin, H, Ws]`.
-    pad: Vec<f32>,
-    /// Convolution output, rows padded to whole chunks: `[Cout, Ho, Cs]`.
+    direct: DirectScratch,
+    /// Convolution output (bias included): `[Cout, Ho, Wo]`.
     conv: Vec<f32>,
 }
 
@@ -53,102 +51,37 @@ struct Scratch {
     mid: Vec<f32>,
 }
 
-/// Geometry of one valid convolution + 2x2 pool over an `[H, W]` input.
-struct Geo {
-    h: usize,
-    w: usize,
-    /// Output rows and columns of the convolution.
-    ho: usize,
-    wo: usize,
-    /// Chunks of LANES output columns, the conv buffer's row stride, the padded input width.
-    chunks: usize,
-    cs: usize,
-    ws: usize,
-}
-
-impl Geo {
-    fn new(h: usize, w: usize, k: usize) -> Self {
-        let (ho, wo) = (h + 1 - k, w + 1 - k);
-        let chunks = wo.div_ceil(LANES);
-        Self {
-            h,
-            w,
-            ho,
-            wo,
-            chunks,
-            cs: chunks * LANES,
-            ws: chunks * LANES + k - 1,
-        }
-    }
-}
-
-/// `maxpool2(relu(conv(x) + bias))` of one image: `x` `[Cin, H, W]` -> `out` `[Cout, Ho/2, Wo/2]`.
+/// `maxpool2(relu(conv(x) + bias))` of one image: `x` `[Cin, H, W]` -> `out`
+/// `[Cout, Ho/2, Wo/2]` (floor). The bias is added before the max, which it commutes with.
 #[inline(always)]
 fn conv_relu_pool(
     isa: Isa,
-    layer: (&HostConv, &[f32], &[usize]),
+    conv: &DirectConv,
     x: &[f32],
-    g: &Geo,
+    (h, w): (usize, usize),
     s: &mut LayerScratch,
     out: &mut [f32],
 ) {
-    let (conv, wt, offsets) = layer;
-    let (cin, cout) = (conv.cin, conv.cout);
-    // Padded input (the columns beyond W stay zero: they only feed discarded outputs).
-    if s.pad.len() != cin * g.h * g.ws {
-        s.pad = vec![0.0; cin * g.h * g.ws];
-    }
-    for (dst, src) in s.pad.chunks_exact_mut(g.ws).zip(x.chunks_exact(g.w)) {
-        dst[..g.w].copy_from_slice(src);
-    }
-    if s.conv.len() != cout * g.ho * g.cs {
-        s.conv = vec![0.0; cout * g.ho * g.cs];
-    }
-    for y in 0..g.ho {
-        for c in 0..g.chunks {
-            let b = Block {
-                a: wt,
-                a_stride: cout,
-                rows: cout,
-                b: &s.pad[y * g.ws + c * LANES..],
-                b_offsets: offsets,
-                lanes: LANES,
-                stride: g.ho * g.cs,
-                accumulate: false,
-                relu_b: false,
-            };
-            block(isa, &b, &mut s.conv[y * g.cs + c * LANES..]);
-        }
-    }
-    // 2x2 max-pool (floor), then bias and ReLU (both commute with the max).
-    let (hp, wp) = (g.ho / 2, g.wo / 2);
-    for (co, plane) in s.conv.chunks_exact(g.ho * g.cs).enumerate() {
-        let bias = conv.bias[co];
+    let (ho, wo) = (h + 1 - conv.k, w + 1 - conv.k);
+    s.conv.resize(conv.cout * ho * wo, 0.0);
+    conv.image(isa, x, (h, w, 0), &mut s.direct, &mut s.conv);
+    let (hp, wp) = (ho / 2, wo / 2);
+    for (plane, dst) in s
+        .conv
+        .chunks_exact(ho * wo)
+        .zip(out.chunks_exact_mut(hp * wp))
+    {
         for py in 0..hp {
-            let (r0, r1) = (&plane[2 * py * g.cs..], &plane[(2 * py + 1) * g.cs..]);
-            let dst = &mut out[(co * hp + py) * wp..][..wp];
-            for (px, d) in dst.iter_mut().enumerate() {
+            let (r0, r1) = (&plane[2 * py * wo..], &plane[(2 * py + 1) * wo..]);
+            for (px, d) in dst[py * wp..(py + 1) * wp].iter_mut().enumerate() {
                 let m = r0[2 * px]
                     .max(r0[2 * px + 1])
                     .max(r1[2 * px])
                     .max(r1[2 * px + 1]);
-                *d = (m + bias).max(0.0);
+                *d = m.max(0.0);
             }
         }
     }
-}
-
-/// Offsets of each (ci, ky, kx) of a `k`x`k` kernel in a `[Cin, H, Ws]` padded input.
-fn conv_offsets(cin: usize, k: usize, g: &Geo) -> Vec<usize> {
-    let mut v = Vec::with_capacity(cin * k * k);
-    for ci in 0..cin {
-        for ky in 0..k {
-            for kx in 0..k {
-                v.push(ci * g.h * g.ws + ky * g.ws + kx);
-            }
-        }
-    }
-    v
 }
 
 /// The trunk on host data: images `[B, 3, H, W]` flattened -> features `[B, C2, H2, W2]`
@@ -161,15 +94,13 @@ pub fn trunk_cpu(
 ) -> (Vec<f32>, [usize; 2]) {
     assert_eq!(c, conv1.cin, "image channels");
     assert_eq!(conv1.cout, conv2.cin, "layer channels");
-    let g1 = Geo::new(h, w, conv1.k);
-    let (h1, w1) = (g1.ho / 2, g1.wo / 2);
-    let g2 = Geo::new(h1, w1, conv2.k);
-    let (h2, w2) = (g2.ho / 2, g2.wo / 2);
-    let (wt1, wt2) = (conv1.transposed(), conv2.transposed());
-    let (off1, off2) = (
-        conv_offsets(c, conv1.k, &g1),
-        conv_offsets(conv2.cin, conv2.k, &g2),
+    let (h1, w1) = ((h + 1 - conv1.k) / 2, (w + 1 - conv1.k) / 2);
+    let (h2, w2) = ((h1 + 1 - conv2.k) / 2, (w1 + 1 - conv2.k) / 2);
+    let (wt1, wt2) = (
+        transpose_weights(&conv1.weight, conv1.cout),
+        transpose_weights(&conv2.weight, conv2.cout),
     );
+    let (l1, l2) = (conv1.direct(&wt1), conv2.direct(&wt2));
     let per_out = conv2.cout * h2 * w2;
     let mut out = vec![0.0f32; b * per_out];
     if out.is_empty() {
@@ -180,10 +111,10 @@ pub fn trunk_cpu(
         .for_each_init(Scratch::default, |s, (i, out)| {
             let x = &images[i * c * h * w..(i + 1) * c * h * w];
             s.mid.resize(conv1.cout * h1 * w1, 0.0);
-            let [l1, l2] = &mut s.layers;
+            let [s1, s2] = &mut s.layers;
             run_with(isa, |isa| {
-                conv_relu_pool(isa, (conv1, &wt1, &off1), x, &g1, l1, &mut s.mid);
-                conv_relu_pool(isa, (conv2, &wt2, &off2), &s.mid, &g2, l2, out);
+                conv_relu_pool(isa, &l1, x, (h, w), s1, &mut s.mid);
+                conv_relu_pool(isa, &l2, &s.mid, (h1, w1), s2, out);
             });
         });
     (out, [h2, w2])

@@ -15,7 +15,7 @@
 
 use rayon::prelude::*;
 
-use crate::model::simd::{Block, Isa, LANES, block, run_with};
+use crate::model::simd::{Block, Isa, LANES, Offsets, block, run_with};
 
 /// Sizes of one valid convolution: `[B, Cin, H, W]` * `[Cout, Cin, K, K]` -> `[B, Cout, Ho, Wo]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,26 +44,26 @@ impl ConvDims {
 /// A direct convolution of one `[Cin, H, W]` image, zero-bordered by `pad` on every side,
 /// with weights `wt` given as `[Cin*K*K, Cout]` (j-major: the micro-kernel broadcasts
 /// `wt[j*Cout + co]`) -> `out` `[Cout, Ho', Wo']` (`Ho' = H + 2 pad - K + 1`), plus `bias`.
-struct DirectConv<'a> {
-    wt: &'a [f32],
-    bias: Option<&'a [f32]>,
-    cin: usize,
-    cout: usize,
-    k: usize,
+pub(crate) struct DirectConv<'a> {
+    pub wt: &'a [f32],
+    pub bias: Option<&'a [f32]>,
+    pub cin: usize,
+    pub cout: usize,
+    pub k: usize,
 }
 
 /// Scratch of [`DirectConv::image`]: the zero-bordered input and the kernel's offsets.
 #[derive(Default)]
-struct DirectScratch {
+pub(crate) struct DirectScratch {
     pad: Vec<f32>,
-    offsets: Vec<usize>,
+    offsets: Offsets,
     /// `(Cin, Hp, Ws)` the buffers were laid out for.
     layout: (usize, usize, usize),
 }
 
 impl DirectConv<'_> {
     #[inline(always)]
-    fn image(
+    pub(crate) fn image(
         &self,
         isa: Isa,
         x: &[f32],
@@ -79,14 +79,11 @@ impl DirectConv<'_> {
         if s.layout != (self.cin, hp, ws) {
             s.layout = (self.cin, hp, ws);
             s.pad = vec![0.0; self.cin * hp * ws];
-            s.offsets.clear();
-            for ci in 0..self.cin {
-                for ky in 0..k {
-                    for kx in 0..k {
-                        s.offsets.push((ci * hp + ky) * ws + kx);
-                    }
-                }
-            }
+            s.offsets = (0..self.cin)
+                .flat_map(|ci| {
+                    (0..k).flat_map(move |ky| (0..k).map(move |kx| (ci * hp + ky) * ws + kx))
+                })
+                .collect();
         }
         // Interior rewritten per image; the border and the columns beyond stay zero.
         for ci in 0..self.cin {
@@ -123,7 +120,7 @@ impl DirectConv<'_> {
 }
 
 /// `weight` `[Cout, Cin, K, K]` -> `[Cin*K*K, Cout]`.
-fn transpose_weights(weight: &[f32], cout: usize) -> Vec<f32> {
+pub(crate) fn transpose_weights(weight: &[f32], cout: usize) -> Vec<f32> {
     let n = weight.len() / cout.max(1);
     let mut wt = vec![0.0f32; weight.len()];
     for (co, row) in weight.chunks_exact(n).enumerate() {
@@ -169,7 +166,7 @@ struct WeightScratch {
     cols: Vec<f32>,
     /// `[P, Cout]`: the output gradient, position-major.
     grad_t: Vec<f32>,
-    offsets: Vec<usize>,
+    offsets: Offsets,
 }
 
 /// `dst.copy_from_slice(src)` for the few values of one kernel row, without a call to memmove

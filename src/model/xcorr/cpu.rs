@@ -21,7 +21,7 @@
 use rayon::prelude::*;
 
 use super::direct::XcorrGeometry;
-use crate::model::simd::{Block, Isa, LANES, Norm, block, normalize_chunk, run_with};
+use crate::model::simd::{Block, Isa, LANES, Norm, Offsets, block, normalize_chunk, run_with};
 
 /// Normalised patches of one `[H, W]` plane, transposed per row into chunks of positions:
 /// `out` `[H, chunks, N, LANES]`, value k of the patch at (y, x = chunk*LANES + l) at
@@ -119,7 +119,7 @@ pub(super) struct Scratch {
     /// Zero-bordered copy of the plane being normalised.
     pad: Vec<f32>,
     /// `k * LANES` for each patch value k: where the micro-kernel finds X's vector k.
-    offsets: Vec<usize>,
+    offsets: Offsets,
 }
 
 /// One (b, c) plane: x, y `[H, W]`; out `[D*W, H*W]` with rows `stride` apart (`>= H*W`),

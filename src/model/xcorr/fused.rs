@@ -16,7 +16,8 @@ use super::cpu::{Scratch, plane_impl};
 use super::direct::XcorrGeometry;
 use super::reference::VAR_FLOOR;
 use super::{XcorrPath, path_for};
-use crate::model::simd::{Block, Isa, LANES, block, run_with};
+use crate::model::conv::host::transpose_weights;
+use crate::model::simd::{Block, Isa, LANES, Offsets, block, run_with};
 
 /// Per-pair scratch, reused across the pairs one rayon worker handles.
 #[derive(Default)]
@@ -44,14 +45,9 @@ pub fn xcorr_conv1x1_cpu(
     assert_eq!(weight.len(), k * c * dw, "1x1 weights must be [K, C*D*W]");
     let hwp = hw.next_multiple_of(LANES);
     // Weights transposed to [C*D*W, K]: the micro-kernel broadcasts a[j*K + i].
-    let mut wt = vec![0.0f32; weight.len()];
-    for (i, row) in weight.chunks_exact(c * dw).enumerate() {
-        for (j, v) in row.iter().enumerate() {
-            wt[j * k + i] = *v;
-        }
-    }
+    let wt = transpose_weights(weight, k);
     // Row j of a volume plane starts at j * HWp.
-    let offsets: Vec<usize> = (0..dw).map(|j| j * hwp).collect();
+    let offsets: Offsets = (0..dw).map(|j| j * hwp).collect();
     let mut out = vec![0.0f32; b * k * hw];
     if out.is_empty() {
         return out;
