@@ -3,7 +3,27 @@
 use clap::Parser;
 use reid_explorer::cli::{Cli, run};
 
+/// mimalloc instead of the system allocator: glibc hands every large block (the network's
+/// 85 MB correlation volume and its gradients, each training step) back to the OS on free and
+/// pays a page fault per 4 KiB when it is allocated again; mimalloc reuses them. A training step
+/// at batch 32 ran 66 -> ~90 pairs/s with this alone (release build, same machine and run).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// `mi_option_purge_decommits` in mimalloc.h's `mi_option_e` (the crate does not name it).
+const MI_OPTION_PURGE_DECOMMITS: libmimalloc_sys::mi_option_t = 5;
+
+/// Freed memory mimalloc purges is only marked reclaimable (`MADV_FREE`) instead of being
+/// decommitted, so a block reused before the OS needs the pages costs no page faults, and
+/// the OS can still take them back under memory pressure (another ~5-8% on a training step).
+fn tune_allocator() {
+    // SAFETY: mimalloc's option setter is not thread-safe; this runs first in `main`, before
+    // any thread of ours exists.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DECOMMITS, 0) };
+}
+
 fn main() -> std::process::ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(command) => run(command, cli.backend),

@@ -1,6 +1,7 @@
 //! The correlation layer as a custom op (forward and backward) against the tensor-op reference
 //! through autodiff, on flex always and on wgpu when an adapter exists; the golden vectors
-//! through the op; the dispatcher; a whole training step with the op and with the reference.
+//! through the op; the dispatcher; a whole training step with the op and with the reference;
+//! the convolution and max-pool ops against burn's layers, forward and gradients.
 
 mod common;
 
@@ -362,6 +363,46 @@ fn flex_conv_op_matches_burn_conv_and_gradients() {
 fn wgpu_conv_op_matches_burn_conv_and_gradients() {
     match gpu_device() {
         Some(device) => conv_op_matches_burn_conv_on(&device, "wgpu"),
+        None => eprintln!("no wgpu adapter: skipped"),
+    }
+}
+
+/// Forward and input gradient of `sum(max_pool2(relu(x)) * wt)` with the pool op and with
+/// burn's `max_pool2d` (reference path): bit-identical, ties included (the ReLU makes windows
+/// of zeros, where both rules pick the first element).
+fn pool_op_matches_burn_pool_on(device: &Device, label: &str) {
+    use reid_explorer::model::pool::max_pool2;
+    let ad = device.clone().autodiff();
+    for (seed, xd) in [[2, 3, 8, 6], [1, 2, 7, 5], [2, 25, 35, 10]]
+        .into_iter()
+        .enumerate()
+    {
+        let run = || {
+            let x =
+                tensor4(random_values(xd.iter().product(), seed as u64), xd, &ad).require_grad();
+            let out = max_pool2(burn::tensor::activation::relu(x.clone()));
+            let dims = out.dims();
+            assert_eq!(dims, [xd[0], xd[1], xd[2] / 2, xd[3] / 2]);
+            let wt = tensor4(random_values(dims.iter().product(), 9), dims, &ad);
+            let grads = (out.clone() * wt).sum().backward();
+            [to_vec(out), to_vec(x.grad(&grads).expect("gradient"))]
+        };
+        let [out, dx] = run();
+        let [want_out, want_dx] = with_reference_path(run);
+        assert_eq!(out, want_out, "{label} {xd:?}: pooled values");
+        assert_eq!(dx, want_dx, "{label} {xd:?}: input gradient");
+    }
+}
+
+#[test]
+fn flex_pool_op_matches_burn_max_pool_and_gradient() {
+    pool_op_matches_burn_pool_on(&Device::flex(), "flex");
+}
+
+#[test]
+fn wgpu_pool_op_matches_burn_max_pool_and_gradient() {
+    match gpu_device() {
+        Some(device) => pool_op_matches_burn_pool_on(&device, "wgpu"),
         None => eprintln!("no wgpu adapter: skipped"),
     }
 }

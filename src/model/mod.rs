@@ -7,6 +7,7 @@ mod flex_host;
 pub mod infer;
 pub mod io;
 pub mod network;
+pub mod pool;
 pub mod samples;
 pub mod simd;
 pub mod trace;

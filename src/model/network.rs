@@ -16,14 +16,14 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::{relu, softmax};
-use burn::tensor::module::{linear, max_pool2d};
-use burn::tensor::ops::MaxPoolOptions;
+use burn::tensor::module::linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::config::{ConfigError, ModelConfig, Shapes};
 use super::conv::conv_valid;
+use super::pool::max_pool2;
 use super::trunk_cpu::trunk_features;
 use super::xcorr::fused::xcorr_conv1x1;
 use super::xcorr::{XcorrGeometry, xcorr};
@@ -131,8 +131,9 @@ fn apply_conv(p: &ConvParams, x: Tensor<4>) -> Tensor<4> {
     conv_valid(x, p.weight.val(), p.bias.val())
 }
 
+/// 2x2 max-pool: the custom op on flex / CubeCL devices.
 fn pool2(x: Tensor<4>) -> Tensor<4> {
-    max_pool2d(x, MaxPoolOptions::new([2, 2]))
+    max_pool2(x)
 }
 
 impl XCorrNet {

@@ -188,6 +188,23 @@ fn copy_small(dst: &mut [f32], src: &[f32]) {
     }
 }
 
+/// `dst[q * stride + r] = src[r * cols + q]` for a `[rows, cols]` matrix `src`: the im2col of a
+/// 1x1 kernel, where one output row gathers a value from each of up to 1,500 input planes.
+/// Tiles of 16 rows keep the reads in 16 sequential streams and each written run in one cache
+/// line (an element-by-element gather spent a fifth of a training step here).
+fn transpose_tiled(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], stride: usize) {
+    const TILE: usize = 16;
+    for r0 in (0..rows).step_by(TILE) {
+        let r1 = (r0 + TILE).min(rows);
+        for q in 0..cols {
+            let out = &mut dst[q * stride + r0..q * stride + r1];
+            for (o, r) in out.iter_mut().zip(r0..r1) {
+                *o = src[r * cols + q];
+            }
+        }
+    }
+}
+
 /// Gradients of the convolution: x `[B, Cin, H, W]`, weight `[Cout, Cin, K, K]`, `grad` =
 /// dL/d(out) `[B, Cout, Ho, Wo]` -> (dL/dx `[B, Cin, H, W]` when `need_dx`, dL/dweight
 /// `[Cout, Cin, K, K]`, dL/dbias `[Cout]`).
@@ -242,15 +259,19 @@ pub fn conv_backward(
             ws.grad_t = vec![0.0; p * d.cout];
             ws.offsets = (0..p).map(|q| q * jp).collect();
         }
-        for y in 0..ho {
-            for xx in 0..wo {
-                let row = &mut ws.cols[(y * wo + xx) * jp..][..j];
-                let mut t = 0;
-                for ci in 0..d.cin {
-                    for ky in 0..k {
-                        let src = &x[(ci * d.h + y + ky) * d.w + xx..][..k];
-                        copy_small(&mut row[t..t + k], src);
-                        t += k;
+        if k == 1 {
+            transpose_tiled(x, d.cin, p, &mut ws.cols, jp);
+        } else {
+            for y in 0..ho {
+                for xx in 0..wo {
+                    let row = &mut ws.cols[(y * wo + xx) * jp..][..j];
+                    let mut t = 0;
+                    for ci in 0..d.cin {
+                        for ky in 0..k {
+                            let src = &x[(ci * d.h + y + ky) * d.w + xx..][..k];
+                            copy_small(&mut row[t..t + k], src);
+                            t += k;
+                        }
                     }
                 }
             }
@@ -351,6 +372,15 @@ mod tests {
                 k: 1,
                 h: 4,
                 w: 17,
+            },
+            // 1x1 with more input planes than one transpose tile (the head's 1500 -> 25).
+            ConvDims {
+                batch: 2,
+                cin: 37,
+                cout: 3,
+                k: 1,
+                h: 5,
+                w: 3,
             },
         ] {
             let (ho, wo) = (d.ho(), d.wo());
