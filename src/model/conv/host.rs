@@ -169,41 +169,79 @@ struct WeightScratch {
     offsets: Offsets,
 }
 
-/// `dst.copy_from_slice(src)` for the few values of one kernel row, without a call to memmove
-/// per row (the im2col of a 1x1 or 5x5 kernel copies 1 or 5 values at a time, millions of
-/// times per training step).
-#[inline(always)]
-fn copy_small(dst: &mut [f32], src: &[f32]) {
-    fn fixed<const N: usize>(dst: &mut [f32], src: &[f32]) {
-        if let (Some(d), Some(s)) = (dst.first_chunk_mut::<N>(), src.first_chunk::<N>()) {
-            *d = *s;
+/// The im2col rows of output positions `positions` (row r = position q0 + r, J = Cin*K*K
+/// values, row stride `jp`) of one image `[Cin, H, W]`, for a kernel side known at compile
+/// time: each kernel row is a fixed-size copy the compiler turns into a few moves (with a
+/// run-time length, it merged every case into a call to memcpy per 5 values).
+fn im2col<const K: usize>(
+    x: &[f32],
+    d: ConvDims,
+    positions: std::ops::Range<usize>,
+    cols: &mut [f32],
+    jp: usize,
+) {
+    let wo = d.wo();
+    for (r, q) in positions.enumerate() {
+        let (y, xx) = (q / wo, q % wo);
+        let row = &mut cols[r * jp..][..d.cin * K * K];
+        for (ci, dst) in row.chunks_exact_mut(K * K).enumerate() {
+            for (ky, dst) in dst.chunks_exact_mut(K).enumerate() {
+                let src = &x[(ci * d.h + y + ky) * d.w + xx..][..K];
+                if let (Some(dst), Some(src)) = (dst.first_chunk_mut::<K>(), src.first_chunk()) {
+                    *dst = *src;
+                }
+            }
         }
-    }
-    match src.len() {
-        1 => dst[0] = src[0],
-        3 => fixed::<3>(dst, src),
-        5 => fixed::<5>(dst, src),
-        7 => fixed::<7>(dst, src),
-        _ => dst.copy_from_slice(src),
     }
 }
 
-/// `dst[q * stride + r] = src[r * cols + q]` for a `[rows, cols]` matrix `src`: the im2col of a
-/// 1x1 kernel, where one output row gathers a value from each of up to 1,500 input planes.
-/// Tiles of 16 rows keep the reads in 16 sequential streams and each written run in one cache
-/// line (an element-by-element gather spent a fifth of a training step here).
-fn transpose_tiled(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], stride: usize) {
+/// [`im2col`] for any kernel side.
+fn im2col_any(
+    x: &[f32],
+    d: ConvDims,
+    positions: std::ops::Range<usize>,
+    cols: &mut [f32],
+    jp: usize,
+) {
+    let (k, wo) = (d.k, d.wo());
+    for (r, q) in positions.enumerate() {
+        let (y, xx) = (q / wo, q % wo);
+        let row = &mut cols[r * jp..][..d.cin * k * k];
+        for (i, dst) in row.chunks_exact_mut(k).enumerate() {
+            let (ci, ky) = (i / k, i % k);
+            dst.copy_from_slice(&x[(ci * d.h + y + ky) * d.w + xx..][..k]);
+        }
+    }
+}
+
+/// `dst[(q - q0) * stride + r] = src[r * cols + q]` for the columns q in `range` of a
+/// `[rows, cols]` matrix `src`: the im2col of a 1x1 kernel, where one output row gathers a
+/// value from each of up to 1,500 input planes. Tiles of 16 rows keep the reads in 16
+/// sequential streams and each written run in one cache line (an element-by-element gather
+/// spent a fifth of a training step here).
+fn transpose_tiled(
+    src: &[f32],
+    rows: usize,
+    cols: usize,
+    range: std::ops::Range<usize>,
+    dst: &mut [f32],
+    stride: usize,
+) {
     const TILE: usize = 16;
     for r0 in (0..rows).step_by(TILE) {
         let r1 = (r0 + TILE).min(rows);
-        for q in 0..cols {
-            let out = &mut dst[q * stride + r0..q * stride + r1];
-            for (o, r) in out.iter_mut().zip(r0..r1) {
+        for q in range.clone() {
+            let at = (q - range.start) * stride;
+            for (o, r) in dst[at + r0..at + r1].iter_mut().zip(r0..r1) {
                 *o = src[r * cols + q];
             }
         }
     }
 }
+
+/// Output positions per im2col chunk of the weight gradient: `[256, Jp]` floats, 512 KB for
+/// the second trunk convolution (Jp = 512), stay in L2 between the copy and the products.
+const POSITIONS: usize = 256;
 
 /// Gradients of the convolution: x `[B, Cin, H, W]`, weight `[Cout, Cin, K, K]`, `grad` =
 /// dL/d(out) `[B, Cout, Ho, Wo]` -> (dL/dx `[B, Cin, H, W]` when `need_dx`, dL/dweight
@@ -254,52 +292,49 @@ pub fn conv_backward(
                 dx: Option<&mut [f32]>| {
         let x = &x[i * per_in..(i + 1) * per_in];
         let g = &grad[i * per_out..(i + 1) * per_out];
-        if ws.cols.len() != p * jp {
-            ws.cols = vec![0.0; p * jp];
+        if ws.grad_t.len() != p * d.cout {
             ws.grad_t = vec![0.0; p * d.cout];
-            ws.offsets = (0..p).map(|q| q * jp).collect();
-        }
-        if k == 1 {
-            transpose_tiled(x, d.cin, p, &mut ws.cols, jp);
-        } else {
-            for y in 0..ho {
-                for xx in 0..wo {
-                    let row = &mut ws.cols[(y * wo + xx) * jp..][..j];
-                    let mut t = 0;
-                    for ci in 0..d.cin {
-                        for ky in 0..k {
-                            let src = &x[(ci * d.h + y + ky) * d.w + xx..][..k];
-                            copy_small(&mut row[t..t + k], src);
-                            t += k;
-                        }
-                    }
-                }
-            }
+            ws.cols = vec![0.0; POSITIONS.min(p) * jp];
         }
         for (co, plane) in g.chunks_exact(p).enumerate() {
             for (q, v) in plane.iter().enumerate() {
                 ws.grad_t[q * d.cout + co] = *v;
             }
         }
-        run_with(isa, |isa| {
-            for chunk in 0..jp / LANES {
-                let b = Block {
-                    a: &ws.grad_t,
-                    a_stride: d.cout,
-                    rows: d.cout,
-                    b: &ws.cols[chunk * LANES..],
-                    b_offsets: &ws.offsets,
-                    lanes: LANES,
-                    stride: jp,
-                    accumulate: false,
-                    relu_b: false,
-                };
-                block(isa, &b, &mut dw[chunk * LANES..]);
+        // The weight gradient over chunks of output positions: each chunk's im2col stays in
+        // L2 and the chunks accumulate in position order (the same sums as one pass).
+        for q0 in (0..p).step_by(POSITIONS) {
+            let n = POSITIONS.min(p - q0);
+            if ws.offsets.len() != n {
+                ws.offsets = (0..n).map(|q| q * jp).collect();
             }
-            if let Some(dx) = dx {
-                flipped.image(isa, g, (ho, wo, k - 1), ds, dx);
+            let (positions, cols) = (q0..q0 + n, &mut ws.cols[..]);
+            match k {
+                1 => transpose_tiled(x, d.cin, p, positions, cols, jp),
+                3 => im2col::<3>(x, d, positions, cols, jp),
+                5 => im2col::<5>(x, d, positions, cols, jp),
+                _ => im2col_any(x, d, positions, cols, jp),
             }
-        });
+            run_with(isa, |isa| {
+                for chunk in 0..jp / LANES {
+                    let b = Block {
+                        a: &ws.grad_t[q0 * d.cout..],
+                        a_stride: d.cout,
+                        rows: d.cout,
+                        b: &ws.cols[chunk * LANES..],
+                        b_offsets: &ws.offsets,
+                        lanes: LANES,
+                        stride: jp,
+                        accumulate: q0 > 0,
+                        relu_b: false,
+                    };
+                    block(isa, &b, &mut dw[chunk * LANES..]);
+                }
+            });
+        }
+        if let Some(dx) = dx {
+            run_with(isa, |isa| flipped.image(isa, g, (ho, wo, k - 1), ds, dx));
+        }
     };
     if need_dx {
         work.zip(dx.par_chunks_mut(per_in))
@@ -373,14 +408,33 @@ mod tests {
                 h: 4,
                 w: 17,
             },
-            // 1x1 with more input planes than one transpose tile (the head's 1500 -> 25).
+            // 1x1 with more input planes than one transpose tile (the head's 1500 -> 25)
+            // and more positions than one im2col chunk.
             ConvDims {
                 batch: 2,
                 cin: 37,
                 cout: 3,
                 k: 1,
-                h: 5,
-                w: 3,
+                h: 17,
+                w: 16,
+            },
+            // An even kernel: the im2col for any side.
+            ConvDims {
+                batch: 2,
+                cin: 3,
+                cout: 2,
+                k: 2,
+                h: 6,
+                w: 9,
+            },
+            // 3x3 over two im2col chunks (306 positions).
+            ConvDims {
+                batch: 1,
+                cin: 2,
+                cout: 3,
+                k: 3,
+                h: 20,
+                w: 19,
             },
         ] {
             let (ho, wo) = (d.ho(), d.wo());
