@@ -1,7 +1,7 @@
 //! Inference fast path on the CPU: the trunk (5x5 convolution, bias, ReLU, 2x2 max-pool, twice)
 //! on host data, one image per rayon task. Each convolution is the direct convolution of
-//! [`super::conv::host`] (the SIMD micro-kernel, no im2col); ReLU and pooling follow on the
-//! image while it is in cache.
+//! [`super::conv::host`] (the SIMD micro-kernel, no im2col); the pool of [`super::pool::host`]
+//! and the ReLU follow on the image while it is in cache.
 //!
 //! Same function as burn's `conv2d` -> ReLU -> `max_pool2d` (tested against an f64 direct
 //! convolution for every instruction-set copy, and through the network against the burn
@@ -11,6 +11,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::conv::host::{DirectConv, DirectScratch, transpose_weights};
+use super::pool::host::max_pool2_plane;
 use super::simd::{Isa, run_with};
 
 /// One convolution layer on the host: `weight` `[Cout, Cin, K, K]`, `bias` `[Cout]`.
@@ -71,15 +72,9 @@ fn conv_relu_pool(
         .chunks_exact(ho * wo)
         .zip(out.chunks_exact_mut(hp * wp))
     {
-        for py in 0..hp {
-            let (r0, r1) = (&plane[2 * py * wo..], &plane[(2 * py + 1) * wo..]);
-            for (px, d) in dst[py * wp..(py + 1) * wp].iter_mut().enumerate() {
-                let m = r0[2 * px]
-                    .max(r0[2 * px + 1])
-                    .max(r1[2 * px])
-                    .max(r1[2 * px + 1]);
-                *d = m.max(0.0);
-            }
+        max_pool2_plane(plane, (ho, wo), dst);
+        for v in dst.iter_mut() {
+            *v = v.max(0.0);
         }
     }
 }

@@ -161,12 +161,14 @@ pub fn conv_forward(isa: Isa, x: &[f32], weight: &[f32], bias: &[f32], d: ConvDi
 /// Scratch of the weight gradient of one image.
 #[derive(Default)]
 struct WeightScratch {
-    /// `[P, Jp]`: row p holds the J = Cin*K*K input values output position p sees (zero
-    /// beyond J).
+    /// `[POSITIONS, Jp]`: row r holds the J = Cin*K*K input values output position q0 + r of
+    /// the current chunk sees (zero beyond J).
     cols: Vec<f32>,
     /// `[P, Cout]`: the output gradient, position-major.
     grad_t: Vec<f32>,
-    offsets: Offsets,
+    /// Row offsets `r * Jp` of a whole chunk and of the last, shorter one (built once).
+    chunk_offsets: Offsets,
+    tail_offsets: Offsets,
 }
 
 /// The im2col rows of output positions `positions` (row r = position q0 + r, J = Cin*K*K
@@ -292,9 +294,12 @@ pub fn conv_backward(
                 dx: Option<&mut [f32]>| {
         let x = &x[i * per_in..(i + 1) * per_in];
         let g = &grad[i * per_out..(i + 1) * per_out];
-        if ws.grad_t.len() != p * d.cout {
+        if ws.cols.is_empty() {
+            // First image of this worker: the sizes are fixed for the whole call.
             ws.grad_t = vec![0.0; p * d.cout];
             ws.cols = vec![0.0; POSITIONS.min(p) * jp];
+            ws.chunk_offsets = (0..POSITIONS.min(p)).map(|r| r * jp).collect();
+            ws.tail_offsets = (0..p % POSITIONS).map(|r| r * jp).collect();
         }
         for (co, plane) in g.chunks_exact(p).enumerate() {
             for (q, v) in plane.iter().enumerate() {
@@ -305,9 +310,11 @@ pub fn conv_backward(
         // L2 and the chunks accumulate in position order (the same sums as one pass).
         for q0 in (0..p).step_by(POSITIONS) {
             let n = POSITIONS.min(p - q0);
-            if ws.offsets.len() != n {
-                ws.offsets = (0..n).map(|q| q * jp).collect();
-            }
+            let offsets = if n == POSITIONS.min(p) {
+                &ws.chunk_offsets
+            } else {
+                &ws.tail_offsets
+            };
             let (positions, cols) = (q0..q0 + n, &mut ws.cols[..]);
             match k {
                 1 => transpose_tiled(x, d.cin, p, positions, cols, jp),
@@ -322,7 +329,7 @@ pub fn conv_backward(
                         a_stride: d.cout,
                         rows: d.cout,
                         b: &ws.cols[chunk * LANES..],
-                        b_offsets: &ws.offsets,
+                        b_offsets: offsets,
                         lanes: LANES,
                         stride: jp,
                         accumulate: q0 > 0,

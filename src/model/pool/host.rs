@@ -40,6 +40,21 @@ fn row_pair(plane: &[f32], w: usize, wo: usize, y: usize) -> (&[f32], &[f32]) {
     )
 }
 
+/// One plane `[H, W]` -> `out` `[H/2, W/2]` (also the inference trunk's pool, per image).
+#[inline(always)]
+pub(crate) fn max_pool2_plane(plane: &[f32], (h, w): (usize, usize), out: &mut [f32]) {
+    let wo = w / 2;
+    if wo == 0 {
+        return;
+    }
+    for (y, o) in out[..h / 2 * wo].chunks_exact_mut(wo).enumerate() {
+        let (r0, r1) = row_pair(plane, w, wo, y);
+        for ((o, t), b) in o.iter_mut().zip(r0.chunks_exact(2)).zip(r1.chunks_exact(2)) {
+            *o = max4(t[0], t[1], b[0], b[1]);
+        }
+    }
+}
+
 /// x `[planes, H, W]` -> `[planes, H/2, W/2]`.
 pub fn max_pool2_forward(x: &[f32], d: PoolDims) -> Vec<f32> {
     let (ho, wo) = (d.ho(), d.wo());
@@ -49,14 +64,7 @@ pub fn max_pool2_forward(x: &[f32], d: PoolDims) -> Vec<f32> {
     }
     out.par_chunks_mut(ho * wo)
         .zip(x.par_chunks(d.h * d.w))
-        .for_each(|(out, plane)| {
-            for (y, o) in out.chunks_exact_mut(wo).enumerate() {
-                let (r0, r1) = row_pair(plane, d.w, wo, y);
-                for ((o, t), b) in o.iter_mut().zip(r0.chunks_exact(2)).zip(r1.chunks_exact(2)) {
-                    *o = max4(t[0], t[1], b[0], b[1]);
-                }
-            }
-        });
+        .for_each(|(out, plane)| max_pool2_plane(plane, (d.h, d.w), out));
     out
 }
 

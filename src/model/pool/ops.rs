@@ -10,14 +10,22 @@ use super::PoolOps;
 use super::host::{PoolDims, max_pool2_backward, max_pool2_forward};
 use crate::model::flex_host::{HostValues, dims4, to_flex};
 
-impl PoolOps for Flex {
-    fn max_pool2_forward(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        let [b, c, h, w] = dims4(&x);
-        let d = PoolDims {
+/// `[B, C, H, W]` of a flex tensor and the pool's sizes over its B*C planes.
+fn dims(x: &burn::backend::flex::FlexTensor) -> ([usize; 4], PoolDims) {
+    let [b, c, h, w] = dims4(x);
+    (
+        [b, c, h, w],
+        PoolDims {
             planes: b * c,
             h,
             w,
-        };
+        },
+    )
+}
+
+impl PoolOps for Flex {
+    fn max_pool2_forward(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let ([b, c, _, _], d) = dims(&x);
         let dtype = x.dtype();
         let xv = HostValues::new(x);
         let out = max_pool2_forward(xv.values(), d);
@@ -25,16 +33,11 @@ impl PoolOps for Flex {
     }
 
     fn max_pool2_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        let [b, c, h, w] = dims4(&x);
-        let d = PoolDims {
-            planes: b * c,
-            h,
-            w,
-        };
+        let (shape, d) = dims(&x);
         let dtype = x.dtype();
         let (xv, gv) = (HostValues::new(x), HostValues::new(grad));
         let dx = max_pool2_backward(xv.values(), gv.values(), d);
-        to_flex(dx, [b, c, h, w], dtype) // [B, C, H, W]
+        to_flex(dx, shape, dtype) // [B, C, H, W]
     }
 }
 
