@@ -295,7 +295,8 @@ pub fn conv_backward(
         let x = &x[i * per_in..(i + 1) * per_in];
         let g = &grad[i * per_out..(i + 1) * per_out];
         if ws.cols.is_empty() {
-            // First image of this worker: the sizes are fixed for the whole call.
+            // First image of this scratch (rayon's `for_each_init` makes one per split of the
+            // batch): the sizes are fixed for the whole call.
             ws.grad_t = vec![0.0; p * d.cout];
             ws.cols = vec![0.0; POSITIONS.min(p) * jp];
             ws.chunk_offsets = (0..POSITIONS.min(p)).map(|r| r * jp).collect();
