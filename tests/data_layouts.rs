@@ -44,7 +44,7 @@ fn market_with_split_folders() {
     ] {
         img(&r.join("bounding_box_test").join(n));
     }
-    img(&r.join("gt_bbox/0001_c1s1_000001_00.jpg")); // not a split folder: ignored
+    img(&r.join("gt_bbox/0001_c1s1_000001_00.jpg")); // not a split folder: listed, not read
     std::fs::write(r.join("readme.txt"), b"hello").unwrap();
 
     let ds = scan(r, None).unwrap();
@@ -82,8 +82,13 @@ fn market_with_split_folders() {
     assert_eq!(ds.identities(), 4);
     assert_eq!(ds.cameras(), 5);
     let skipped = names(ds.skipped.iter().map(|s| &s.path));
-    assert_eq!(skipped, ["Thumbs.db", "notes.jpg"]);
-    assert!(ds.skipped[0].reason.contains("Market pattern"));
+    assert_eq!(skipped, ["gt_bbox", "readme.txt", "Thumbs.db", "notes.jpg"]);
+    assert!(
+        ds.skipped[0]
+            .reason
+            .contains("beside the Market split folders")
+    );
+    assert!(ds.skipped[2].reason.contains("Market pattern"));
 
     let json = serde_json::to_value(ds.summary()).unwrap();
     assert_eq!(json["layout"], "market");
@@ -91,14 +96,14 @@ fn market_with_split_folders() {
     assert_eq!(json["cameras"], 5);
     assert_eq!(json["images"], 7);
     assert_eq!(json["junk"], 1);
-    assert_eq!(json["skipped"].as_array().unwrap().len(), 2);
+    assert_eq!(json["skipped"].as_array().unwrap().len(), 4);
     assert!(
-        json["skipped"][1]["path"]
+        json["skipped"][3]["path"]
             .as_str()
             .unwrap()
             .ends_with("notes.jpg")
     );
-    assert!(json["skipped"][1]["reason"].is_string());
+    assert!(json["skipped"][3]["reason"].is_string());
     assert_eq!(json["splits"][0]["split"], "train");
     assert_eq!(json["splits"][0]["identities"], 2);
     let text = ds.summary().to_string();

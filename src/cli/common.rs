@@ -53,8 +53,11 @@ pub fn load(model: Option<&Path>, backend: BackendChoice) -> anyhow::Result<Load
     })
 }
 
-/// Decode, resize and normalise one image for `config`, naming the file on failure.
-pub fn load_image(path: &Path, config: &ModelConfig) -> anyhow::Result<Vec<f32>> {
-    crate::data::load_input(path, &config.normalization)
-        .with_context(|| "cannot use image".to_string())
+/// Decode, resize and normalise one image for `config`, naming the file on failure. A damaged
+/// but decodable image (a truncated JPEG) is used, and the second value says what is wrong with
+/// it, for the caller to print as a warning.
+pub fn load_image(path: &Path, config: &ModelConfig) -> anyhow::Result<(Vec<f32>, Option<String>)> {
+    let (input, warning) = crate::data::preprocess::load_input_lenient(path, &config.normalization)
+        .with_context(|| "cannot use image".to_string())?;
+    Ok((input, warning.map(|w| format!("{w} (used anyway)"))))
 }

@@ -18,7 +18,7 @@ pub struct Args {
     pub b: PathBuf,
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Print a JSON object: p_same, backend, model, millis.
+    /// Print a JSON object: a, b, p_same, backend, model, millis, warnings.
     #[arg(long)]
     pub json: bool,
 }
@@ -33,23 +33,38 @@ pub struct CompareOutput {
     pub model: String,
     /// Wall time of preprocessing + forward + read-back, in milliseconds.
     pub millis: f64,
+    /// What is wrong with an input that was used anyway (a truncated JPEG), one line each.
+    pub warnings: Vec<String>,
 }
 
 pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
     let loaded = load(args.model.model.as_deref(), backend)?;
     let start = Instant::now();
-    let a = load_image(&args.a, &loaded.config)?;
-    let b = load_image(&args.b, &loaded.config)?;
+    let (a, warn_a) = load_image(&args.a, &loaded.config)?;
+    let (b, warn_b) = load_image(&args.b, &loaded.config)?;
+    let warnings: Vec<String> = [warn_a, warn_b].into_iter().flatten().collect();
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
     let p = pair_probabilities(&loaded.net, &[&a], &[&b], &loaded.device.device)
         .map_err(|e| anyhow::anyhow!("forward pass failed: {e}"))?;
+    let p_same = p.first().copied().unwrap_or(f32::NAN);
+    if !p_same.is_finite() {
+        anyhow::bail!(
+            "the model gave a non-finite score ({p_same}) for {} vs {}: its weights or the images' features are not finite numbers",
+            args.a.display(),
+            args.b.display()
+        );
+    }
     let millis = start.elapsed().as_secs_f64() * 1e3;
     let out = CompareOutput {
         a: args.a.display().to_string(),
         b: args.b.display().to_string(),
-        p_same: p.first().copied().unwrap_or(f32::NAN),
+        p_same,
         backend: loaded.device.description.clone(),
         model: loaded.dir.display().to_string(),
         millis,
+        warnings,
     };
     if args.json {
         println!("{}", serde_json::to_string(&out)?);

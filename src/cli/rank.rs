@@ -1,7 +1,7 @@
 //! `reid-explorer rank --query IMG --gallery DIR [--top K] [--csv FILE]`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
@@ -9,7 +9,7 @@ use crate::backend::BackendChoice;
 use crate::data::layout::parse_market;
 use crate::engine::{gallery_files, rank_gallery};
 use crate::eval::Labels;
-use crate::protocol::CancelToken;
+use crate::protocol::{CancelToken, Ranking};
 
 use super::ModelArgs;
 use super::common::load;
@@ -37,7 +37,54 @@ pub struct Args {
     pub model: ModelArgs,
 }
 
+/// The `--csv` file, opened before any work so an unwritable path fails at once.
+struct CsvOut {
+    path: PathBuf,
+    file: std::fs::File,
+    /// Whether the file was there before (a new one is removed again if ranking fails).
+    existed: bool,
+}
+
+impl CsvOut {
+    fn open(path: &Path) -> anyhow::Result<Self> {
+        let existed = path.exists();
+        // Not truncated yet: an existing file keeps its content until the ranking is done.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .with_context(|| format!("{}: cannot write the CSV file", path.display()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            existed,
+        })
+    }
+
+    fn discard(self) {
+        if !self.existed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
+    let csv = args.csv.as_deref().map(CsvOut::open).transpose()?;
+    let result = rank_and_print(&args, backend);
+    match (result, csv) {
+        (Ok(ranking), Some(csv)) => write_csv(csv, &ranking),
+        (Ok(_), None) => Ok(()),
+        (Err(e), csv) => {
+            if let Some(csv) = csv {
+                csv.discard();
+            }
+            Err(e)
+        }
+    }
+}
+
+fn rank_and_print(args: &Args, backend: BackendChoice) -> anyhow::Result<Ranking> {
     let loaded = load(args.model.model.as_deref(), backend)?;
     let (files, mut skipped) = gallery_files(&args.gallery)?;
     if files.is_empty() {
@@ -91,9 +138,17 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
     for (path, reason) in &skipped {
         eprintln!("skipped {}: {reason}", path.display());
     }
-    if let Some(csv) = &args.csv {
-        let mut f = std::fs::File::create(csv)
-            .with_context(|| format!("{}: cannot create", csv.display()))?;
+    Ok(ranking)
+}
+
+/// Write the whole ranking into the opened `--csv` file.
+fn write_csv(csv: CsvOut, ranking: &Ranking) -> anyhow::Result<()> {
+    let name = csv.path.display().to_string();
+    let result = (|| -> std::io::Result<()> {
+        if csv.file.metadata()?.is_file() {
+            csv.file.set_len(0)?;
+        }
+        let mut f = std::io::BufWriter::new(&csv.file);
         writeln!(f, "rank,path,score,identity,camera,match")?;
         for (i, e) in ranking.entries.iter().enumerate() {
             let (id, cam) = e.labels.map_or((String::new(), String::new()), |l| {
@@ -115,6 +170,7 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
                 m
             )?;
         }
-    }
-    Ok(())
+        f.flush()
+    })();
+    result.with_context(|| format!("{name}: cannot write the CSV file"))
 }

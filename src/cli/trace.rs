@@ -1,4 +1,7 @@
 //! `reid-explorer trace A B --out DIR`: every traced map as `.npy` + `index.json`.
+//!
+//! Each file is written to a temporary name and renamed into place: a symbolic link already in
+//! the output folder under one of those names is replaced, never written through.
 
 use std::path::PathBuf;
 
@@ -6,6 +9,7 @@ use anyhow::Context;
 
 use crate::backend::BackendChoice;
 use crate::model::infer::images_tensor;
+use crate::model::io::write_atomic;
 use crate::model::trace;
 
 use super::ModelArgs;
@@ -36,8 +40,11 @@ pub struct IndexEntry {
 
 pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
     let loaded = load(args.model.model.as_deref(), backend)?;
-    let a = load_image(&args.a, &loaded.config)?;
-    let b = load_image(&args.b, &loaded.config)?;
+    let (a, warn_a) = load_image(&args.a, &loaded.config)?;
+    let (b, warn_b) = load_image(&args.b, &loaded.config)?;
+    for w in [warn_a, warn_b].into_iter().flatten() {
+        eprintln!("warning: {w}");
+    }
     let dev = &loaded.device.device;
     let traced = trace(
         &loaded.net,
@@ -50,8 +57,9 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
     for map in &traced.maps {
         let file = format!("{}_{}.npy", map.branch.as_str(), map.name);
         let path = args.out.join(&file);
-        crate::npy::write_f32(&path, &map.data, &map.shape)
-            .with_context(|| format!("{}: cannot write", path.display()))?;
+        let bytes = crate::npy::encode_f32(&map.data, &map.shape)
+            .map_err(|m| anyhow::anyhow!("{}: cannot write: {m}", path.display()))?;
+        write_atomic(&path, &bytes).with_context(|| format!("{}: cannot write", path.display()))?;
         index.push(IndexEntry {
             name: map.name.to_string(),
             branch: map.branch.as_str().to_string(),
@@ -60,7 +68,7 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
         });
     }
     let index_path = args.out.join("index.json");
-    std::fs::write(&index_path, serde_json::to_vec_pretty(&index)?)
+    write_atomic(&index_path, &serde_json::to_vec_pretty(&index)?)
         .with_context(|| format!("{}: cannot write", index_path.display()))?;
     println!(
         "wrote {} maps to {} (p(same) = {:.4}, {})",

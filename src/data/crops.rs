@@ -4,17 +4,21 @@
 //! Layout of one crop: **HWC**, `[y][x][c]`, `3 * 160 * 60 = 28 800` bytes (the raw layout of
 //! [`image::RgbImage`]). [`to_input`] turns one into the network's normalised `[3, 160, 60]` CHW
 //! `f32`s. 13 000 crops take about 375 MB.
+//!
+//! Decoding runs on all cores, but every decode first reserves its memory (known from the
+//! image header) from the process-wide [`crate::data::preprocess::DECODING`] budget: four
+//! 14 000 x 14 000 images decoded side by side cannot multiply the peak, and one image over the
+//! per-image budget is skipped with its reason. Truncated JPEGs are skipped like any failed decode.
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use image::imageops::FilterType;
-use image::{DynamicImage, RgbImage};
+use image::RgbImage;
 use rayon::prelude::*;
 
 use crate::data::layout::{Sample, Skipped};
-use crate::data::preprocess::{CROP_LEN, INPUT_H, INPUT_W, Normalization, load_rgb};
+use crate::data::preprocess::{CROP_LEN, INPUT_H, INPUT_W, Normalization, load_crop};
 
 /// Bytes in one crop (`3 * 160 * 60`).
 pub const CROP_BYTES: usize = CROP_LEN;
@@ -111,23 +115,10 @@ impl CropCache {
 
 /// Decode one file into an HWC crop; the error is a reason without the path.
 pub fn decode_crop(path: &Path) -> Result<Vec<u8>, String> {
-    let decoded = std::panic::catch_unwind(AssertUnwindSafe(|| load_rgb(path)))
+    let decoded = std::panic::catch_unwind(AssertUnwindSafe(|| load_crop(path)))
         .map_err(|_| "decoder panicked on this file".to_string())?;
     let img = decoded.map_err(|e| e.reason().trim_end().to_string())?;
-    Ok(resize(img).into_raw())
-}
-
-/// The same resize as [`crate::data::preprocess::resize_to_input`] (it calls the same
-/// `imageops::resize` with the same filter, so the bytes are identical), reached through the
-/// non-generic `DynamicImage::resize_exact`, which is compiled inside the optimised `image` crate:
-/// a debug build resizes a 9000 x 9000 image in milliseconds instead of seconds.
-fn resize(img: RgbImage) -> RgbImage {
-    if img.width() as usize == INPUT_W && img.height() as usize == INPUT_H {
-        return img;
-    }
-    DynamicImage::ImageRgb8(img)
-        .resize_exact(INPUT_W as u32, INPUT_H as u32, FilterType::Triangle)
-        .into_rgb8()
+    Ok(img.into_raw())
 }
 
 /// A 160 x 60 HWC crop as an image; `None` if the length is wrong.
@@ -177,7 +168,7 @@ mod tests {
             image::Rgb([(x * 7) as u8, (y * 3) as u8, ((x ^ y) * 5) as u8])
         });
         let expect = crate::data::preprocess::resize_to_input(&img);
-        assert_eq!(resize(img), expect);
+        assert_eq!(crate::data::preprocess::resize_rgb(img), expect);
     }
 
     #[test]

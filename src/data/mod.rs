@@ -1,8 +1,9 @@
-//! Data: image decoding and preprocessing, dataset layouts, synthetic people, pair sampling and
-//! augmentation.
+//! Data: image decoding and preprocessing, guards for reading untrusted files, dataset layouts,
+//! synthetic people, pair sampling and augmentation.
 
 pub mod augment;
 pub mod crops;
+pub mod guard;
 pub mod layout;
 pub mod preprocess;
 pub mod sampler;

@@ -102,7 +102,12 @@ pub fn encode_files_cached(
     cancel: &CancelToken,
 ) -> Result<Encoded, JobError> {
     let file = cache_path(&spec.folder, spec.model);
-    let mut store = FeatureCache::load(&file, spec.model);
+    // Only features of exactly the shape this model produces are reused.
+    let shape = config
+        .shapes()
+        .map_err(|e| JobError::Input(e.to_string()))?
+        .pool2;
+    let mut store = FeatureCache::load(&file, spec.model, shape);
     let mut stamps = Vec::with_capacity(paths.len());
     let mut skipped = Vec::new();
     for p in paths {
@@ -136,13 +141,47 @@ pub fn encode_files_cached(
         .filter(|&i| stamps[i].as_ref().is_some_and(|s| store.get(s).is_some()))
         .collect();
     let present: Vec<FileStamp> = kept.iter().filter_map(|&i| stamps[i].clone()).collect();
-    let bank = store.bank(&present).unwrap_or_default();
+    let bank = store.bank(&present).ok_or_else(|| {
+        JobError::Input(format!(
+            "{}: the feature cache lost an entry while ranking",
+            file.display()
+        ))
+    })?;
     progress("trunk features", paths.len(), paths.len());
     Ok(Encoded {
         bank,
         kept,
         skipped,
     })
+}
+
+/// A non-finite score as an error naming both images (`kept` maps bank rows to `paths`).
+fn name_pair(
+    e: ScoreError,
+    q_paths: &[PathBuf],
+    q_kept: &[usize],
+    g_paths: &[PathBuf],
+    g_kept: &[usize],
+) -> JobError {
+    let ScoreError::NotFinite {
+        query,
+        gallery,
+        value,
+    } = e
+    else {
+        return e.into();
+    };
+    let q = q_kept.get(query).and_then(|&i| q_paths.get(i));
+    match (q, g_kept.get(gallery).and_then(|&i| g_paths.get(i))) {
+        (Some(q), Some(g)) => JobError::File {
+            path: g.clone(),
+            reason: format!(
+                "the model gave a non-finite score ({value}) against query {}: its weights or the image features are not finite numbers",
+                q.display()
+            ),
+        },
+        _ => e.into(),
+    }
 }
 
 /// The current stamps of the files a cache knows (files that vanished are left out).
@@ -214,7 +253,8 @@ pub fn rank_gallery(
         None => encode_files(net, config, &paths, device, progress, cancel)?,
     };
     progress("scoring", 0, g.bank.len());
-    let scores = score_query(net, &q.bank, 0, &g.bank, PAIR_BATCH, device, cancel)?;
+    let scores = score_query(net, &q.bank, 0, &g.bank, PAIR_BATCH, device, cancel)
+        .map_err(|e| name_pair(e, &[query.to_path_buf()], &[0], &paths, &g.kept))?;
     progress("scoring", g.bank.len(), g.bank.len());
     let entries: Vec<RankedEntry> = g
         .kept
@@ -226,9 +266,7 @@ pub fn rank_gallery(
                 path: gallery[i].0.clone(),
                 score,
                 labels,
-                is_match: query_labels
-                    .zip(labels)
-                    .map(|(q, g)| q.identity == g.identity && q.identity >= 0),
+                is_match: query_labels.zip(labels).map(|(q, g)| q.matches(&g)),
             }
         })
         .collect();
@@ -302,7 +340,8 @@ pub fn evaluate_dataset(
         device,
         &|d, t| progress("scoring queries", d, t),
         cancel,
-    )?;
+    )
+    .map_err(|e| name_pair(e, &q_paths, &qe.kept, &g_paths, &ge.kept))?;
     let q_labels: Vec<Labels> = qe.kept.iter().map(|&i| queries[i].1).collect();
     let g_labels: Vec<Labels> = ge.kept.iter().map(|&i| gallery[i].1).collect();
     let metrics = evaluate(&scores, &q_labels, &g_labels, protocol)?;

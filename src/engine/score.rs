@@ -2,6 +2,9 @@
 //!
 //! Ranking one query against a gallery costs one trunk pass per image (done once and kept in a
 //! [`FeatureBank`]) plus one correlation + head pass per pair.
+//!
+//! Every score must be a number: a NaN or infinite p(same) (non-finite weights or features) is
+//! [`ScoreError::NotFinite`], never ranked or turned into metrics.
 
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -19,6 +22,15 @@ pub enum ScoreError {
     Cancelled,
     #[error("reading results back from the device failed: {0}")]
     Device(String),
+    /// A pair scored NaN or infinity (`query` / `gallery` index the banks).
+    #[error(
+        "the model gave a non-finite score ({value}) for query {query} against gallery image {gallery}: its weights or the image features are not finite numbers"
+    )]
+    NotFinite {
+        query: usize,
+        gallery: usize,
+        value: f32,
+    },
 }
 
 /// Trunk features of many images: each `[C, H, W]` = `[25, 37, 12]` flattened.
@@ -83,6 +95,15 @@ pub fn features(
     Ok(bank)
 }
 
+/// The first score that is not a finite number, with its index.
+fn first_non_finite(scores: &[f32]) -> Option<(usize, f32)> {
+    scores
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !v.is_finite())
+        .map(|(i, v)| (i, *v))
+}
+
 /// p(same) of query `q` of `queries` against every gallery image, `batch` pairs at a time.
 pub fn score_query(
     net: &XCorrNet,
@@ -106,7 +127,15 @@ pub fn score_query(
         let n = end - start;
         let a = query.clone().expand([n, c, h, w]); // [n, C, H, W]
         let b = gallery.tensor(start..end, device); // [n, C, H, W]
-        scores.extend(p_same(net.forward_features(a, b)).map_err(ScoreError::Device)?);
+        let batch_scores = p_same(net.forward_features(a, b)).map_err(ScoreError::Device)?;
+        if let Some((i, value)) = first_non_finite(&batch_scores) {
+            return Err(ScoreError::NotFinite {
+                query: q,
+                gallery: start + i,
+                value,
+            });
+        }
+        scores.extend(batch_scores);
         start = end;
     }
     Ok(scores)

@@ -44,6 +44,12 @@ pub use single_shot::single_shot_gallery;
 
 /// Identity of junk images (Market-1501 names starting with `-1`): never ranked.
 pub const JUNK_IDENTITY: i64 = -1;
+
+/// The one definition of junk, shared by datasets ([`crate::data::Sample::is_junk`]) and
+/// evaluation ([`Labels::is_junk`]): any negative identity (`-1` in Market-1501, but `-7` too).
+pub const fn is_junk_identity(identity: i64) -> bool {
+    identity < 0
+}
 /// Identity of distractors (Market-1501 names starting with `0000`): ranked, never a match.
 pub const DISTRACTOR_IDENTITY: i64 = 0;
 /// Longest CMC curve reported.
@@ -68,7 +74,7 @@ impl Labels {
 
     /// Junk: identity `-1` (any negative identity).
     pub const fn is_junk(&self) -> bool {
-        self.identity < 0
+        is_junk_identity(self.identity)
     }
 
     /// Whether both cameras are known and equal.

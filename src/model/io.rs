@@ -2,6 +2,11 @@
 //!
 //! Every file is written to a temporary name in the same folder, synced and renamed, so an
 //! interrupted write never leaves a half-written file where a good one was.
+//!
+//! Reading checks before it trusts: both files must be regular files (symbolic links followed;
+//! a FIFO or a device is refused, never opened for reading) of a sensible size, the
+//! configuration must pass [`ModelConfig::shapes`], and every weight must be a finite number
+//! (a NaN or infinite value is an error naming its tensor, never a model that ranks by ties).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,6 +17,7 @@ use burn::tensor::{Bytes, Device};
 
 use super::config::ModelConfig;
 use super::network::XCorrNet;
+use crate::data::preprocess::read_regular_file;
 
 /// The configuration file in a model folder.
 pub const CONFIG_FILE: &str = "config.json";
@@ -29,18 +35,24 @@ pub enum ModelIoError {
     Config { path: PathBuf, reason: String },
     #[error("{path}: weights do not fit this model: {reason}")]
     Weights { path: PathBuf, reason: String },
-    #[error("{path}: {source}")]
+    /// `error` is shown in the message and deliberately not a `source`, so a chained report
+    /// does not print it twice.
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
+/// The largest `config.json` read.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+/// The largest `weights.bpk` read.
+pub const MAX_WEIGHTS_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ModelIoError + '_ {
-    move |source| ModelIoError::Io {
+    move |error| ModelIoError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
@@ -94,8 +106,45 @@ pub fn weights_from_bytes(
     let net = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
         net.try_load_record(record)
     }))
-    .map_err(|_| "malformed weights file".to_string())?;
-    net.map_err(|e| e.to_string())
+    .map_err(|_| "malformed weights file".to_string())?
+    .map_err(|e| e.to_string())?;
+    check_finite(&net)?;
+    Ok(net)
+}
+
+/// Every parameter tensor of the network, with its name.
+fn named_parameters(net: &XCorrNet) -> Vec<(String, burn::tensor::Tensor<1>)> {
+    let mut out = Vec::new();
+    for (layer, conv) in [
+        ("conv1", &net.conv1),
+        ("conv2", &net.conv2),
+        ("head_conv1", &net.head_conv1),
+        ("head_conv3", &net.head_conv3),
+    ] {
+        out.push((format!("{layer}.weight"), conv.weight.val().flatten(0, 3)));
+        out.push((format!("{layer}.bias"), conv.bias.val()));
+    }
+    for (layer, fc) in [("fc1", &net.fc1), ("fc2", &net.fc2)] {
+        out.push((format!("{layer}.weight"), fc.weight.val().flatten(0, 1)));
+        out.push((format!("{layer}.bias"), fc.bias.val()));
+    }
+    out
+}
+
+/// An error naming the first tensor holding a NaN or infinite value.
+pub fn check_finite(net: &XCorrNet) -> Result<(), String> {
+    for (name, tensor) in named_parameters(net) {
+        let values = tensor
+            .try_into_vec_as::<f32>()
+            .map_err(|e| format!("cannot read tensor {name}: {e:?}"))?;
+        if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            let bad = values.iter().filter(|v| !v.is_finite()).count();
+            return Err(format!(
+                "tensor {name} holds {bad} non-finite value(s) (first: {v} at index {i})"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Save `config` and `net` into `dir` (created if needed).
@@ -124,15 +173,25 @@ pub fn load_config(dir: &Path) -> Result<ModelConfig, ModelIoError> {
             dir: dir.to_path_buf(),
         });
     }
-    let text = std::fs::read(&path).map_err(io_err(&path))?;
+    let text = read_regular_file(&path, MAX_CONFIG_BYTES).map_err(io_err(&path))?;
     let config: ModelConfig = serde_json::from_slice(&text).map_err(|e| ModelIoError::Config {
         path: path.clone(),
         reason: format!("invalid model configuration: {e}"),
     })?;
     config.shapes().map_err(|e| ModelIoError::Config {
-        path,
+        path: path.clone(),
         reason: e.to_string(),
     })?;
+    let (h, w) = (crate::data::INPUT_H, crate::data::INPUT_W);
+    if (config.input_h, config.input_w) != (h, w) {
+        return Err(ModelIoError::Config {
+            path,
+            reason: format!(
+                "invalid model configuration: input is {}x{} (H x W), but images are fed as {h}x{w}",
+                config.input_h, config.input_w
+            ),
+        });
+    }
     Ok(config)
 }
 
@@ -140,7 +199,7 @@ pub fn load_config(dir: &Path) -> Result<ModelConfig, ModelIoError> {
 pub fn load_model(dir: &Path, device: &Device) -> Result<(ModelConfig, XCorrNet), ModelIoError> {
     let config = load_config(dir)?;
     let path = dir.join(WEIGHTS_FILE);
-    let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+    let bytes = read_regular_file(&path, MAX_WEIGHTS_BYTES).map_err(io_err(&path))?;
     let net = weights_from_bytes(&config, bytes, device)
         .map_err(|reason| ModelIoError::Weights { path, reason })?;
     Ok((config, net))

@@ -2,14 +2,16 @@
 //!
 //! | layout | folders | labels |
 //! |---|---|---|
-//! | [`LayoutKind::Market`] (Market-1501, DukeMTMC-reID, CUHK03-NP) | `bounding_box_train`, `query`, `bounding_box_test`, or one folder of such names | `^(-?\d+)_c(\d+)`: identity (-1 junk, 0 distractor) and camera |
+//! | [`LayoutKind::Market`] (Market-1501, DukeMTMC-reID, CUHK03-NP) | `bounding_box_train`, `query`, `bounding_box_test`, or one folder of such names | `^(-?\d+)_c(\d+)`: identity (negative: junk, 0 distractor) and camera |
 //! | [`LayoutKind::CamPair`] (VIPeR, PRID) | `cam_a/`, `cam_b/` (cameras 1 and 2), files or one folder per person | identity: the first number in the name |
 //! | [`LayoutKind::PerIdentity`] | `<root>/<identity>/<image>` | identity from the folder, camera from a `cN` token |
 //! | [`LayoutKind::Plain`] | images directly in the folder | none: a gallery to rank, no metrics |
 //!
 //! [`scan`] detects the layout (or takes a forced one), walks folders in sorted order, and validates
 //! every file cheaply by content ([`probe`]). A bad file never aborts the scan: it goes to
-//! [`Dataset::skipped`] with the reason. Names starting with `.` (`.DS_Store`, `.git`) are ignored.
+//! [`Dataset::skipped`] with the reason; so does every entry beside a Market root's split
+//! folders (`gt_bbox/`, `readme.txt`), which is not read. Names starting with `.` (`.DS_Store`,
+//! `.git`) are ignored.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -89,8 +91,8 @@ impl fmt::Display for Split {
 pub struct Sample {
     /// The image file.
     pub path: PathBuf,
-    /// Identity label; `None` for unlabelled images, `Some(-1)` for Market junk, `Some(0)` for
-    /// Market distractors.
+    /// Identity label; `None` for unlabelled images, `Some(-1)` (any negative number) for
+    /// Market junk, `Some(0)` for Market distractors.
     pub identity: Option<i64>,
     /// Camera id, when the layout or the name gives one.
     pub camera: Option<u32>,
@@ -99,9 +101,10 @@ pub struct Sample {
 }
 
 impl Sample {
-    /// Market-style junk (identity -1): never used for training, left out of evaluation.
+    /// Market-style junk (identity -1, or any negative identity: the same test as evaluation's,
+    /// [`crate::eval::is_junk_identity`]): never used for training, left out of evaluation.
     pub fn is_junk(&self) -> bool {
-        self.identity == Some(-1)
+        self.identity.is_some_and(crate::eval::is_junk_identity)
     }
 }
 
@@ -123,12 +126,12 @@ pub enum DatasetError {
     /// The path is a file, not a folder.
     #[error("{}: not a folder", folder.display())]
     NotAFolder { folder: PathBuf },
-    /// Listing the folder failed.
-    #[error("{}: cannot list folder: {source}", folder.display())]
+    /// Listing the folder failed. `error` is shown in the message and deliberately not a
+    /// `source`, so a chained report does not print it twice.
+    #[error("{}: cannot list folder: {error}", folder.display())]
     Unreadable {
         folder: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Nothing in the folder.
     #[error("{}: folder is empty", folder.display())]
@@ -195,7 +198,7 @@ pub struct DatasetSummary {
     pub cameras: usize,
     /// Usable images.
     pub images: usize,
-    /// Junk images (identity -1), included in `images`.
+    /// Junk images (any negative identity, Market's -1), included in `images`.
     pub junk: usize,
     /// Per-split counts, for the splits present.
     pub splits: Vec<SplitSummary>,
@@ -247,7 +250,7 @@ impl Dataset {
         self.samples.iter().filter(move |x| x.split == s)
     }
 
-    /// Distinct identities, junk (-1) excluded.
+    /// Distinct identities, junk (any negative identity) excluded.
     pub fn identities(&self) -> usize {
         count_identities(self.samples.iter())
     }
@@ -389,15 +392,15 @@ pub(crate) struct Entry {
 
 /// The non-hidden entries of `dir`, sorted by name.
 pub(crate) fn list_dir(dir: &Path) -> Result<Vec<Entry>, DatasetError> {
-    let meta = std::fs::metadata(dir).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
+    let meta = std::fs::metadata(dir).map_err(|error| {
+        if error.kind() == std::io::ErrorKind::NotFound {
             DatasetError::NotFound {
                 folder: dir.to_path_buf(),
             }
         } else {
             DatasetError::Unreadable {
                 folder: dir.to_path_buf(),
-                source,
+                error,
             }
         }
     })?;
@@ -406,9 +409,9 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Vec<Entry>, DatasetError> {
             folder: dir.to_path_buf(),
         });
     }
-    let unreadable = |source| DatasetError::Unreadable {
+    let unreadable = |error| DatasetError::Unreadable {
         folder: dir.to_path_buf(),
-        source,
+        error,
     };
     let mut entries = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(unreadable)? {

@@ -127,6 +127,22 @@ pub(super) fn market(entries: &[Entry]) -> Result<ReadResult, DatasetError> {
         result.push_items(items);
         return Ok(result);
     }
+    // Everything else at the root is listed, not silently ignored.
+    let others: Vec<Item> = entries
+        .iter()
+        .filter(|e| !split_dirs.iter().any(|(d, _)| d.path == e.path))
+        .map(|e| {
+            skip(
+                e,
+                if e.is_dir {
+                    "folder beside the Market split folders (bounding_box_train, query, bounding_box_test): not read"
+                } else {
+                    "file beside the Market split folders (bounding_box_train, query, bounding_box_test): not read"
+                },
+            )
+        })
+        .collect();
+    result.push_items(others);
     for (dir, split) in split_dirs {
         let inner = list_dir(&dir.path)?;
         let items = label_folder(&inner, split, &mut result, market_label);

@@ -79,12 +79,12 @@ pub enum SynthError {
     /// A split folder already holds files.
     #[error("{}: folder is not empty (remove it or choose another output)", .0.display())]
     NotEmpty(PathBuf),
-    /// Writing failed.
-    #[error("{}: {source}", path.display())]
+    /// Writing failed. `error` is shown in the message and deliberately not a `source`, so a
+    /// chained report does not print it twice.
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// JPEG encoding failed.
     #[error("{}: cannot encode JPEG: {reason}", path.display())]
@@ -299,9 +299,9 @@ pub fn generate(
         {
             return Err(SynthError::NotEmpty(path));
         }
-        std::fs::create_dir_all(&path).map_err(|source| SynthError::Io {
+        std::fs::create_dir_all(&path).map_err(|error| SynthError::Io {
             path: path.clone(),
-            source,
+            error,
         })?;
     }
     let qualities: Vec<u8> = (1..=config.cameras)
@@ -317,9 +317,9 @@ pub fn generate(
             .copied()
             .unwrap_or(90);
         let bytes = encode_jpeg(&frame, quality, &path)?;
-        std::fs::write(&path, bytes).map_err(|source| SynthError::Io {
+        std::fs::write(&path, bytes).map_err(|error| SynthError::Io {
             path: path.clone(),
-            source,
+            error,
         })?;
         progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
         Ok::<(), SynthError>(())
