@@ -25,6 +25,14 @@ fn tune_allocator() {
 fn main() -> std::process::ExitCode {
     tune_allocator();
     let cli = Cli::parse();
+    if cli.backend == reid_explorer::backend::BackendChoice::Cpu
+        && std::env::var_os("BURN_DEVICE").is_none()
+    {
+        // Burn creates some tensors on its default device (the optimiser state read back on
+        // resume): with --backend cpu that must be the CPU, not a wgpu adapter started for
+        // nothing. SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+    }
     let result = match cli.command {
         Some(command) => run(command, cli.backend),
         None => reid_explorer::app::run(reid_explorer::app::AppOptions {

@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-pub use crate::eval::{Labels, Metrics, Protocol};
+pub use crate::eval::{AuthorsMetrics, Labels, Metrics, Protocol};
 pub use crate::model::trace::{Branch, Trace, TracedMap};
 pub use crate::train::config::TrainConfig;
+pub use crate::train::folder::StartMode;
 
 /// A flag shared between the GUI and a job: set it and the job stops at its next check.
 #[derive(Debug, Clone, Default)]
@@ -52,7 +53,8 @@ pub enum Command {
         gallery: GallerySource,
         cancel: CancelToken,
     },
-    /// CMC / mAP over a labelled dataset's query and gallery splits.
+    /// CMC / mAP over a labelled dataset: its query and gallery splits (standard, single-shot),
+    /// or all its test images (the authors' protocol, also on layouts without a split).
     Evaluate {
         dataset: PathBuf,
         protocol: Protocol,
@@ -63,9 +65,11 @@ pub enum Command {
 /// What the GUI asks of the training worker.
 #[derive(Debug, Clone)]
 pub enum TrainCommand {
+    /// Start a run. `Resume` continues the run checkpointed in `config.out` with the
+    /// checkpoint's settings (the form's epochs and max steps apply).
     Start {
         config: Box<TrainConfig>,
-        resume: bool,
+        mode: StartMode,
     },
     Pause,
     Resume,
@@ -99,7 +103,10 @@ pub struct Ranking {
 #[derive(Debug, Clone)]
 pub struct Evaluation {
     pub dataset: PathBuf,
+    /// The protocol's numbers (the authors' protocol: the means over draws).
     pub metrics: Metrics,
+    /// The authors' protocol only: spread over draws, same- / cross-camera rank-1, counts.
+    pub authors: Option<AuthorsMetrics>,
     /// Scores of pairs with the same identity (for the histogram).
     pub same_scores: Vec<f32>,
     /// Scores of pairs with different identities (subsampled).
@@ -126,18 +133,20 @@ pub enum TrainEvent {
         loss: f32,
         accuracy: f32,
         lr: f64,
+        /// Pairs scored by this step.
+        pairs: usize,
         pairs_per_s: f64,
     },
     EpochEnd {
         epoch: usize,
         step: u64,
     },
-    Validation {
-        step: u64,
-        epoch: usize,
-        rank1: f64,
-        rank5: f64,
-        map: f64,
+    /// A validation's measures.
+    Validation(crate::train::checkpoint::ValidationRecord),
+    /// Something the user should know (a setting changed on resume, files cleaned up, a new
+    /// best model).
+    Notice {
+        message: String,
     },
     Checkpoint {
         step: u64,

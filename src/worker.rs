@@ -16,7 +16,7 @@ use crate::backend::{BackendChoice, ComputeDevice, select};
 use crate::engine::{CacheSpec, evaluate_dataset, gallery_files, model_fingerprint, rank_gallery};
 use crate::model::infer::{images_tensor, pair_probabilities};
 use crate::model::{ModelConfig, XCorrNet, load_model, trace};
-use crate::protocol::{Command, Event, GallerySource, TrainCommand, TrainEvent};
+use crate::protocol::{Command, Event, GallerySource, StartMode, TrainCommand, TrainEvent};
 use crate::train::{Outcome, TrainControl, train};
 
 /// Asks the GUI to draw a new frame (egui's `request_repaint`).
@@ -122,7 +122,7 @@ impl Workers {
     /// Start, pause, resume or stop training.
     pub fn train(&mut self, command: TrainCommand) {
         match command {
-            TrainCommand::Start { config, resume } => {
+            TrainCommand::Start { config, mode } => {
                 if self.training() {
                     self.outbox.send(Event::Error {
                         job: "training",
@@ -138,7 +138,7 @@ impl Workers {
                     std::thread::Builder::new()
                         .name("training".into())
                         .spawn(move || {
-                            training_thread(backend, *config, resume, control, out);
+                            training_thread(backend, *config, mode, control, out);
                         });
                 if let Err(e) = spawned {
                     self.outbox.send(Event::Error {
@@ -172,10 +172,29 @@ impl Drop for Workers {
 fn training_thread(
     backend: BackendChoice,
     config: crate::train::TrainConfig,
-    resume: bool,
+    mode: StartMode,
     control: Arc<TrainControl>,
     out: Outbox,
 ) {
+    // A resume from the GUI continues the stored run: its settings, the form's length.
+    let config = if mode == StartMode::Resume {
+        match crate::train::checkpoint::stored_config(&config.out) {
+            Ok(stored) => crate::train::TrainConfig {
+                out: config.out,
+                epochs: config.epochs,
+                max_steps: config.max_steps,
+                ..stored
+            },
+            Err(e) => {
+                out.send(Event::Train(TrainEvent::Failed {
+                    reason: e.to_string(),
+                }));
+                return;
+            }
+        }
+    } else {
+        config
+    };
     let device = match select(backend) {
         Ok(d) => d,
         Err(e) => {
@@ -188,7 +207,7 @@ fn training_thread(
     let model_dir = config.out.clone();
     let mut last_step_sent = Instant::now() - Duration::from_secs(1);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        train(&config, resume, &device.device, &control, &mut |e| {
+        train(&config, mode, &device.device, &control, &mut |e| {
             // Steps can come faster than the GUI needs: at most ~20 per second, the rest are kept
             // in the run's history.
             if matches!(e, TrainEvent::Step { .. }) {

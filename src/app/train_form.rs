@@ -102,6 +102,13 @@ pub(super) fn form(ui: &mut egui::Ui, c: &mut TrainConfig, out: &mut Vec<Action>
             );
             row(
                 ui,
+                "dampening",
+                egui::DragValue::new(&mut c.dampening)
+                    .range(0.0..=1.0)
+                    .speed(0.01),
+            );
+            row(
+                ui,
                 "weight decay",
                 egui::DragValue::new(&mut c.weight_decay)
                     .range(0.0..=0.1)
@@ -147,12 +154,6 @@ pub(super) fn form(ui: &mut egui::Ui, c: &mut TrainConfig, out: &mut Vec<Action>
                 "checkpoint every (steps)",
                 egui::DragValue::new(&mut c.checkpoint_every).range(1..=1_000_000),
             );
-            ui.label("augment");
-            ui.checkbox(&mut c.augment, "translate + flip");
-            ui.end_row();
-            ui.label("colour jitter");
-            ui.checkbox(&mut c.color_jitter, "");
-            ui.end_row();
             row(ui, "seed", egui::DragValue::new(&mut c.seed));
             ui.label("max steps");
             ui.horizontal(|ui| {
@@ -164,6 +165,7 @@ pub(super) fn form(ui: &mut egui::Ui, c: &mut TrainConfig, out: &mut Vec<Action>
             });
             ui.end_row();
         });
+    recipe(ui, c);
     if ui
         .button("Authors' defaults")
         .on_hover_text("reset the hyper-parameters (keeps dataset, output and starting model)")
@@ -177,4 +179,112 @@ pub(super) fn form(ui: &mut egui::Ui, c: &mut TrainConfig, out: &mut Vec<Action>
             ..TrainConfig::default()
         };
     }
+}
+
+/// A combo box over `options` (value, label, hover text).
+fn choice<T: PartialEq + Copy>(
+    ui: &mut egui::Ui,
+    label: &str,
+    value: &mut T,
+    options: &[(T, &str, &str)],
+) {
+    ui.label(label);
+    let current = options
+        .iter()
+        .find(|o| o.0 == *value)
+        .map_or("?", |o| o.1);
+    egui::ComboBox::from_id_salt(label)
+        .selected_text(current)
+        .show_ui(ui, |ui| {
+            for (v, name, hover) in options {
+                ui.selectable_value(value, *v, *name).on_hover_text(*hover);
+            }
+        });
+    ui.end_row();
+}
+
+/// The recipe's choices (docs/training.md).
+fn recipe(ui: &mut egui::Ui, c: &mut TrainConfig) {
+    use crate::train::config::{Augmentation, Batching, Init, InputNorm, Positives};
+    ui.label(RichText::new("Recipe").strong());
+    egui::Grid::new("train-recipe")
+        .num_columns(2)
+        .striped(true)
+        .show(ui, |ui| {
+            choice(
+                ui,
+                "positives",
+                &mut c.positives,
+                &[
+                    (Positives::All, "all", "every pair of an identity's images (the authors')"),
+                    (
+                        Positives::CrossCamera,
+                        "cross-camera",
+                        "only pairs of different cameras",
+                    ),
+                ],
+            );
+            choice(
+                ui,
+                "initialisation",
+                &mut c.init,
+                &[
+                    (Init::Torch, "torch", "uniform ±1/sqrt(fan_in), biases too (the authors')"),
+                    (Init::He, "he", "He-uniform weights, zero biases"),
+                ],
+            );
+            choice(
+                ui,
+                "input",
+                &mut c.input_norm,
+                &[
+                    (InputNorm::None, "[0, 1]", "RGB scaled to [0, 1] (the authors')"),
+                    (InputNorm::Imagenet, "imagenet", "ImageNet mean / std"),
+                ],
+            );
+            let mut aug = c.augmentation();
+            choice(
+                ui,
+                "augmentation",
+                &mut aug,
+                &[
+                    (Augmentation::Online, "online", "a fresh translation and flip per step"),
+                    (
+                        Augmentation::Authors,
+                        "authors' copies",
+                        "2 translated + 1 flipped copy of every image, paired like originals",
+                    ),
+                    (Augmentation::Off, "off", "no augmentation"),
+                ],
+            );
+            c.augment = aug != Augmentation::Off;
+            if c.augment {
+                c.augmentation = aug;
+            }
+            ui.label("colour jitter");
+            ui.checkbox(&mut c.color_jitter, "");
+            ui.end_row();
+            choice(
+                ui,
+                "batching",
+                &mut c.batching,
+                &[
+                    (Batching::Pairs, "pairs", "batch-size pairs per step"),
+                    (
+                        Batching::Reuse,
+                        "image reuse",
+                        "K identities x M images per step, pairs formed among them",
+                    ),
+                ],
+            );
+            if c.batching == Batching::Reuse {
+                ui.label("identities x images");
+                ui.horizontal(|ui| {
+                    ui.add(egui::DragValue::new(&mut c.reuse_identities).range(2..=256));
+                    ui.label("x");
+                    ui.add(egui::DragValue::new(&mut c.reuse_images).range(2..=64));
+                });
+                ui.end_row();
+            }
+        });
 }

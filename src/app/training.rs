@@ -10,7 +10,7 @@ use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
 use super::widgets::format_value;
 use super::{Action, ViewCtx};
-use crate::protocol::{TrainCommand, TrainEvent};
+use crate::protocol::{StartMode, TrainCommand, TrainEvent};
 
 const ORANGE: egui::Color32 = egui::Color32::from_rgb(240, 150, 40);
 const GREEN: egui::Color32 = egui::Color32::from_rgb(70, 180, 90);
@@ -50,6 +50,8 @@ struct Run {
     last_checkpoint: Option<(u64, PathBuf)>,
     model_dir: PathBuf,
     finished_dir: Option<PathBuf>,
+    /// Notices from the run (settings changed on resume, new best model, clean-ups).
+    notices: Vec<String>,
 }
 
 impl Run {
@@ -61,6 +63,7 @@ impl Run {
             pairs_per_epoch: 0,
             step: 0,
             epoch: 0,
+            notices: Vec::new(),
             loss: Vec::new(),
             accuracy: Vec::new(),
             lr: Vec::new(),
@@ -122,8 +125,10 @@ pub fn ema(points: &[[f64; 2]], alpha: f64) -> Vec<[f64; 2]> {
 #[derive(Debug, Default)]
 pub struct TrainingView {
     run: Option<Run>,
-    /// Cached `has_checkpoint(out)`: (folder, answer, when checked).
-    checkpoint: Option<(PathBuf, bool, Instant)>,
+    /// Cached [`TrainingView::folder_state`]: (folder, answer, when checked).
+    checkpoint: Option<(PathBuf, (bool, bool), Instant)>,
+    /// The user confirmed replacing the model in the output folder.
+    replace: bool,
 }
 
 impl TrainingView {
@@ -186,6 +191,7 @@ impl TrainingView {
                 accuracy,
                 lr,
                 pairs_per_s,
+                ..
             } => {
                 if r.status == Status::Starting || matches!(r.status, Status::Loading { .. }) {
                     r.status = Status::Running;
@@ -205,12 +211,11 @@ impl TrainingView {
                 r.epoch = epoch;
                 r.step = r.step.max(step);
             }
-            TrainEvent::Validation {
-                step, rank1, map, ..
-            } => {
-                r.rank1.push([step as f64, rank1 * 100.0]);
-                r.map.push([step as f64, map * 100.0]);
+            TrainEvent::Validation(v) => {
+                r.rank1.push([v.step as f64, v.rank1 * 100.0]);
+                r.map.push([v.step as f64, v.map * 100.0]);
             }
+            TrainEvent::Notice { message } => r.notices.push(message),
             TrainEvent::Checkpoint { step, path } => r.last_checkpoint = Some((step, path)),
             TrainEvent::Paused { step } => {
                 r.status = Status::Paused;
@@ -236,17 +241,21 @@ impl TrainingView {
         self.checkpoint = None;
     }
 
-    fn has_checkpoint(&mut self, out: &std::path::Path) -> bool {
+    /// Whether `out` holds (a model, a checkpoint): two or three `stat` calls, at most every two
+    /// seconds.
+    fn folder_state(&mut self, out: &std::path::Path) -> (bool, bool) {
         let fresh = self
             .checkpoint
             .as_ref()
             .is_some_and(|(p, _, at)| p == out && at.elapsed() < Duration::from_secs(2));
         if !fresh {
-            // Two `stat` calls, at most every two seconds.
-            let has = crate::train::checkpoint::has_checkpoint(out);
+            let has = (
+                crate::train::folder::holds_model(out),
+                crate::train::checkpoint::has_checkpoint(out),
+            );
             self.checkpoint = Some((out.to_path_buf(), has, Instant::now()));
         }
-        self.checkpoint.as_ref().is_some_and(|(_, has, _)| *has)
+        self.checkpoint.as_ref().map_or((false, false), |(_, has, _)| *has)
     }
 
     /// Draw the view.
@@ -263,8 +272,15 @@ impl TrainingView {
                         super::train_form::form(ui, &mut cx.persisted.train, &mut out)
                     });
                     ui.separator();
-                    let resumable = self.has_checkpoint(&cx.persisted.train.out);
-                    self.buttons(ui, cx, active, resumable, &mut out);
+                    let (holds_model, resumable) = self.folder_state(&cx.persisted.train.out);
+                    if holds_model {
+                        ui.checkbox(&mut self.replace, "replace the model in the output folder")
+                            .on_hover_text(
+                                "the output folder holds a trained model: a new run replaces it \
+                                 (its model card is moved to README.replaced.md)",
+                            );
+                    }
+                    self.buttons(ui, cx, active, (holds_model, resumable), &mut out);
                 });
             });
         egui::CentralPanel::default().show(ui, |ui| {
@@ -285,19 +301,29 @@ impl TrainingView {
         ui: &mut egui::Ui,
         cx: &mut ViewCtx<'_>,
         active: bool,
-        resumable: bool,
+        (holds_model, resumable): (bool, bool),
         out: &mut Vec<Action>,
     ) {
         ui.horizontal_wrapped(|ui| {
             let config = cx.persisted.train.clone();
+            let may_start = !holds_model || self.replace;
             if ui
-                .add_enabled(!active, egui::Button::new("Start training"))
+                .add_enabled(!active && may_start, egui::Button::new("Start training"))
+                .on_disabled_hover_text(
+                    "the output folder holds a trained model: tick \"replace\" or choose another folder",
+                )
                 .clicked()
             {
                 self.run = Some(Run::new(config.out.clone()));
+                let mode = if holds_model {
+                    StartMode::Overwrite
+                } else {
+                    StartMode::New
+                };
+                self.replace = false;
                 out.push(Action::Train(TrainCommand::Start {
                     config: Box::new(config.clone()),
-                    resume: false,
+                    mode,
                 }));
             }
             if ui
@@ -305,14 +331,14 @@ impl TrainingView {
                     !active && resumable,
                     egui::Button::new("Resume from checkpoint"),
                 )
-                .on_hover_text("continue the run saved in the output folder")
+                .on_hover_text("continue the run saved in the output folder with its own settings")
                 .on_disabled_hover_text("no checkpoint in the output folder")
                 .clicked()
             {
                 self.run = Some(Run::new(config.out.clone()));
                 out.push(Action::Train(TrainCommand::Start {
                     config: Box::new(config),
-                    resume: true,
+                    mode: StartMode::Resume,
                 }));
             }
         });
@@ -396,6 +422,9 @@ impl TrainingView {
                 ))
                 .weak(),
             );
+        }
+        for notice in r.notices.iter().rev().take(3).rev() {
+            ui.label(RichText::new(notice).weak());
         }
         if let Some(last) = r.loss.last() {
             ui.label(format!(
@@ -511,6 +540,7 @@ mod tests {
             loss: 0.7,
             accuracy: 0.5,
             lr: 0.05,
+            pairs: 32,
             pairs_per_s: 100.0,
         });
         assert!(v.running());

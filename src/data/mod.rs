@@ -6,6 +6,7 @@ pub mod crops;
 pub mod guard;
 pub mod layout;
 pub mod preprocess;
+pub mod reuse;
 pub mod sampler;
 pub mod synth;
 

@@ -148,13 +148,15 @@ impl PairSampler {
     pub fn epoch_len(&self) -> usize {
         let cap = self.config.max_positives_per_identity.unwrap_or(usize::MAX);
         let pos: usize = self.groups.iter().map(|g| g.positives.len().min(cap)).sum();
-        pos * (1 + self.config.negatives_per_positive)
+        // Saturating: absurd ratios are refused by the training config's checks; this only
+        // guarantees no overflow panic or wrap-around for a caller that skipped them.
+        pos.saturating_mul(self.config.negatives_per_positive.saturating_add(1))
     }
 
     /// The shuffled pairs of one epoch: the same `(seed, epoch)` always gives the same list.
     pub fn epoch(&self, epoch: u64) -> Vec<Pair> {
         let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, epoch));
-        let mut pairs = Vec::with_capacity(self.epoch_len());
+        let mut pairs = Vec::with_capacity(self.epoch_len().min(1 << 24));
         let n_groups = self.groups.len();
         for (g_index, group) in self.groups.iter().enumerate() {
             let mut chosen = group.positives.clone();

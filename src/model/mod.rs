@@ -16,7 +16,7 @@ pub mod xcorr;
 
 pub use config::{ModelConfig, Shapes};
 pub use io::{ModelIoError, load_model, save_model};
-pub use network::{XCorrNet, probabilities};
+pub use network::{Init, XCorrNet, probabilities};
 pub use trace::{Branch, Trace, TracedMap, trace};
 
 /// The default model folder of the app and the command line.

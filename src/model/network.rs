@@ -87,42 +87,72 @@ fn uniform(rng: &mut ChaCha8Rng, n: usize, bound: f32) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-bound..bound)).collect()
 }
 
+/// How a fresh network's weights are drawn.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Init {
+    /// Torch7's default `reset()` of nn.SpatialConvolution / nn.Linear (the authors'): weights
+    /// and biases uniform in +-1/sqrt(fan_in).
+    Torch,
+    /// He-uniform weights (+-sqrt(6 / fan_in)) for layers followed by ReLU, Glorot-uniform for
+    /// the last linear layer, zero biases.
+    He,
+}
+
+/// Uniform bounds of (weights, biases) for a layer with `fan_in` inputs per output and
+/// `fan_out` outputs; `relu` says whether a ReLU follows it.
+fn bounds(init: Init, fan_in: usize, fan_out: usize, relu: bool) -> (f32, f32) {
+    match init {
+        Init::Torch => {
+            let b = 1.0 / (fan_in as f32).sqrt();
+            (b, b)
+        }
+        Init::He if relu => ((6.0 / fan_in as f32).sqrt(), 0.0),
+        Init::He => ((6.0 / (fan_in + fan_out) as f32).sqrt(), 0.0),
+    }
+}
+
+fn bias_init(rng: &mut ChaCha8Rng, n: usize, bound: f32, device: &Device) -> Param<Tensor<1>> {
+    let b = if bound > 0.0 {
+        uniform(rng, n, bound)
+    } else {
+        vec![0.0; n]
+    };
+    Param::from_tensor(Tensor::from_data(TensorData::new(b, [n]), device))
+}
+
 fn conv_init(
     rng: &mut ChaCha8Rng,
-    out: usize,
-    inp: usize,
-    k: usize,
+    init: Init,
+    [out, inp, k]: [usize; 3],
     device: &Device,
 ) -> ConvParams {
-    // He (Kaiming) uniform for layers followed by ReLU: bound = sqrt(6 / fan_in).
     let fan_in = inp * k * k;
-    let bound = (6.0 / fan_in as f32).sqrt();
-    let w = uniform(rng, out * fan_in, bound);
+    let (wb, bb) = bounds(init, fan_in, out, true);
+    let w = uniform(rng, out * fan_in, wb);
     ConvParams {
         weight: Param::from_tensor(Tensor::from_data(
             TensorData::new(w, [out, inp, k, k]),
             device,
         )),
-        bias: Param::from_tensor(Tensor::zeros([out], device)),
+        bias: bias_init(rng, out, bb, device),
     }
 }
 
 fn linear_init(
     rng: &mut ChaCha8Rng,
-    inp: usize,
-    out: usize,
-    he: bool,
+    init: Init,
+    [inp, out]: [usize; 2],
+    relu: bool,
     device: &Device,
 ) -> LinearParams {
-    let bound = if he {
-        (6.0 / inp as f32).sqrt()
-    } else {
-        (6.0 / (inp + out) as f32).sqrt()
-    };
-    let w = uniform(rng, inp * out, bound);
+    let (wb, bb) = bounds(init, inp, out, relu);
+    let w = uniform(rng, inp * out, wb);
     LinearParams {
         weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [inp, out]), device)),
-        bias: Param::from_tensor(Tensor::zeros([out], device)),
+        bias: bias_init(rng, out, bb, device),
     }
 }
 
@@ -137,26 +167,31 @@ fn pool2(x: Tensor<4>) -> Tensor<4> {
 }
 
 impl XCorrNet {
+    /// A freshly initialised network with He-uniform weights (see [`XCorrNet::init_with`]).
+    pub fn init(config: &ModelConfig, seed: u64, device: &Device) -> Result<Self, ConfigError> {
+        Self::init_with(config, Init::He, seed, device)
+    }
+
     /// A freshly initialised network. The same `seed` gives the same weights on every backend
     /// (they are drawn on the host with ChaCha8).
-    pub fn init(config: &ModelConfig, seed: u64, device: &Device) -> Result<Self, ConfigError> {
+    pub fn init_with(
+        config: &ModelConfig,
+        init: Init,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, ConfigError> {
         let s: Shapes = config.shapes()?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let k = config.trunk_kernel;
         let h = config.head_channels;
+        let (c1, c2) = (config.conv1_channels, config.conv2_channels);
         Ok(Self {
-            conv1: conv_init(&mut rng, config.conv1_channels, 3, k, device),
-            conv2: conv_init(
-                &mut rng,
-                config.conv2_channels,
-                config.conv1_channels,
-                k,
-                device,
-            ),
-            head_conv1: conv_init(&mut rng, h, s.xcorr[0], 1, device),
-            head_conv3: conv_init(&mut rng, h, h, 3, device),
-            fc1: linear_init(&mut rng, s.flat, config.fc_hidden, true, device),
-            fc2: linear_init(&mut rng, config.fc_hidden, 2, false, device),
+            conv1: conv_init(&mut rng, init, [c1, 3, k], device),
+            conv2: conv_init(&mut rng, init, [c2, c1, k], device),
+            head_conv1: conv_init(&mut rng, init, [h, s.xcorr[0], 1], device),
+            head_conv3: conv_init(&mut rng, init, [h, h, 3], device),
+            fc1: linear_init(&mut rng, init, [s.flat, config.fc_hidden], true, device),
+            fc2: linear_init(&mut rng, init, [config.fc_hidden, 2], false, device),
             geometry: XcorrGeometry {
                 patch: config.patch,
                 band: config.band,

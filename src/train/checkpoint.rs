@@ -1,20 +1,26 @@
-//! Checkpoints: weights + optimiser state + configuration + metrics history, in one folder
-//! that is replaced as a whole.
+//! Checkpoints: weights + optimiser state + configuration, in one folder that is replaced as a
+//! whole, and the run's metrics history beside it.
 //!
 //! Layout inside a model folder `out/`:
 //! ```text
-//! out/config.json, out/weights.bpk     the latest model, usable by every command
-//! out/history.json                     metrics so far (for plots and the model card)
-//! out/checkpoint/                      state.json, weights.bpk, optimizer.bpk
+//! out/config.json, out/weights.bpk     the model every other command loads: the best one by
+//!                                      validation mAP (the latest while there is no validation)
+//! out/history.json                     metrics so far, compact (plots, the model card, the best)
+//! out/checkpoint/                      state.json, weights.bpk (the latest), optimizer.bpk
 //! ```
+//! Each file is stored once: `state.json` no longer embeds the history (older folders whose
+//! `state.json` does are still read), and `out/weights.bpk` is only rewritten when a validation
+//! finds a new best. `history.json` is written before the checkpoint swap, so it always reaches
+//! at least the checkpoint's step; reading a checkpoint cuts it back to that step.
+//!
 //! A checkpoint is written into `out/.checkpoint.tmp-PID/`, synced, then swapped in:
 //! `checkpoint -> checkpoint.old`, `tmp -> checkpoint`, `checkpoint.old` removed. A process
 //! killed at any point leaves either `checkpoint` or `checkpoint.old` complete, and
-//! [`read_checkpoint`] takes whichever is.
+//! [`read_checkpoint`] takes whichever is. Temporary folders of killed runs are removed by the
+//! next run on the folder (see `super::folder`).
 
 use std::path::{Path, PathBuf};
 
-use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::{Bytes, Device};
 use serde::{Deserialize, Serialize};
@@ -41,14 +47,52 @@ pub struct StepRecord {
     pub lr: f64,
 }
 
-/// One validation.
+/// One validation (fractions in [0, 1]; the authors' fields are absent in older histories).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ValidationRecord {
     pub step: u64,
     pub epoch: usize,
+    /// Standard protocol.
     pub rank1: f64,
     pub rank5: f64,
     pub map: f64,
+    /// The authors' protocol (one draw).
+    #[serde(default)]
+    pub authors_rank1: Option<f64>,
+    #[serde(default)]
+    pub authors_map: Option<f64>,
+    /// The authors' protocol on same-camera / cross-camera probes.
+    #[serde(default)]
+    pub rank1_same_camera: Option<f64>,
+    #[serde(default)]
+    pub rank1_cross_camera: Option<f64>,
+}
+
+impl ValidationRecord {
+    /// What model selection maximises: standard mAP + the authors' mAP (the standard mAP
+    /// alone for older records).
+    pub fn selection_score(&self) -> f64 {
+        self.map + self.authors_map.unwrap_or(0.0)
+    }
+}
+
+/// The best validation so far: the step whose weights `out/weights.bpk` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BestRecord {
+    pub step: u64,
+    pub rank1: f64,
+    pub map: f64,
+    #[serde(default)]
+    pub authors_rank1: Option<f64>,
+    #[serde(default)]
+    pub authors_map: Option<f64>,
+}
+
+impl BestRecord {
+    /// See [`ValidationRecord::selection_score`].
+    pub fn selection_score(&self) -> f64 {
+        self.map + self.authors_map.unwrap_or(0.0)
+    }
 }
 
 /// Metrics of a run so far.
@@ -58,6 +102,31 @@ pub struct History {
     pub validations: Vec<ValidationRecord>,
     /// Wall-clock seconds spent training, summed over sessions.
     pub seconds: f64,
+    /// The best validation (by mAP) so far.
+    #[serde(default)]
+    pub best: Option<BestRecord>,
+}
+
+impl History {
+    /// Drop everything recorded after `step` (a history written ahead of its checkpoint).
+    pub fn truncate_to(&mut self, step: u64) {
+        self.steps.retain(|s| s.step <= step);
+        self.validations.retain(|v| v.step <= step);
+        if self.best.is_some_and(|b| b.step > step) {
+            self.best = self
+                .validations
+                .iter()
+                .filter(|v| v.selection_score().is_finite())
+                .max_by(|a, b| a.selection_score().total_cmp(&b.selection_score()))
+                .map(|v| BestRecord {
+                    step: v.step,
+                    rank1: v.rank1,
+                    map: v.map,
+                    authors_rank1: v.authors_rank1,
+                    authors_map: v.authors_map,
+                });
+        }
+    }
 }
 
 /// Where a run stands: enough to continue it exactly.
@@ -71,6 +140,9 @@ pub struct TrainState {
     pub epoch: usize,
     /// Batches of that epoch already done.
     pub batch_in_epoch: usize,
+    /// Kept in `out/history.json`, not in `state.json` (older checkpoints embed it; they are
+    /// still read).
+    #[serde(default, skip_serializing)]
     pub history: History,
 }
 
@@ -103,13 +175,15 @@ fn invalid(path: &Path, reason: impl ToString) -> CheckpointError {
     }
 }
 
-/// Write a checkpoint of `state`, `net` and `optim` into `out`, and refresh the model files
-/// beside it. Returns the checkpoint folder.
+/// Write a checkpoint of `state`, `net` and `optim` into `out`, and the history beside it.
+/// With `refresh_model`, also make `net` the folder's model (`config.json` + `weights.bpk`).
+/// Returns the checkpoint folder.
 pub fn write_checkpoint(
     out: &Path,
     state: &TrainState,
     net: &XCorrNet,
     optim: &ModuleOptimizer,
+    refresh_model: bool,
 ) -> Result<PathBuf, CheckpointError> {
     std::fs::create_dir_all(out).map_err(io(out))?;
     let tmp = out.join(format!(".checkpoint.tmp-{}", std::process::id()));
@@ -125,6 +199,8 @@ pub fn write_checkpoint(
     write_atomic(&tmp.join(OPTIMIZER_FILE), &opt).map_err(io(&tmp.join(OPTIMIZER_FILE)))?;
     let json = serde_json::to_vec_pretty(state).map_err(|e| invalid(&tmp.join(STATE_FILE), e))?;
     write_atomic(&tmp.join(STATE_FILE), &json).map_err(io(&tmp.join(STATE_FILE)))?;
+    // The history first: it may run ahead of the checkpoint, never behind it.
+    write_history(out, &state.history)?;
 
     let current = out.join(CHECKPOINT_DIR);
     let old = out.join(OLD_DIR);
@@ -140,10 +216,29 @@ pub fn write_checkpoint(
     }
 
     // The model beside the checkpoint, for every other command.
-    save_model(out, &state.model, net).map_err(|e| invalid(out, e))?;
-    let history = serde_json::to_vec_pretty(&state.history).map_err(|e| invalid(out, e))?;
-    write_atomic(&out.join(HISTORY_FILE), &history).map_err(io(&out.join(HISTORY_FILE)))?;
+    if refresh_model || !out.join(WEIGHTS_FILE).exists() {
+        save_model(out, &state.model, net).map_err(|e| invalid(out, e))?;
+    }
     Ok(current)
+}
+
+/// Write `out/history.json` (compact, atomically).
+pub fn write_history(out: &Path, history: &History) -> Result<(), CheckpointError> {
+    let path = out.join(HISTORY_FILE);
+    let bytes = serde_json::to_vec(history).map_err(|e| invalid(&path, e))?;
+    write_atomic(&path, &bytes).map_err(io(&path))
+}
+
+/// Read `out/history.json`; `None` when there is none.
+pub fn read_history(out: &Path) -> Result<Option<History>, CheckpointError> {
+    let path = out.join(HISTORY_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| invalid(&path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(&path)(e)),
+    }
 }
 
 /// A checkpoint read back: state, network on `device`, optimiser state as bytes.
@@ -172,18 +267,43 @@ fn read_dir(dir: &Path, device: &Device) -> Result<LoadedCheckpoint, CheckpointE
     })
 }
 
-/// Read the newest complete checkpoint of `out`.
+/// Read the newest complete checkpoint of `out`, with its history (from `state.json` in older
+/// folders, else from `out/history.json` cut back to the checkpoint's step).
 pub fn read_checkpoint(out: &Path, device: &Device) -> Result<LoadedCheckpoint, CheckpointError> {
     let current = out.join(CHECKPOINT_DIR);
     let old = out.join(OLD_DIR);
-    match read_dir(&current, device) {
-        Ok(c) => Ok(c),
-        Err(first) if old.exists() => read_dir(&old, device).map_err(|_| first),
-        Err(e) if current.exists() => Err(e),
-        Err(_) => Err(CheckpointError::Missing {
-            dir: out.to_path_buf(),
-        }),
+    let mut ck = match read_dir(&current, device) {
+        Ok(c) => c,
+        Err(first) if old.exists() => read_dir(&old, device).map_err(|_| first)?,
+        Err(e) if current.exists() => return Err(e),
+        Err(_) => {
+            return Err(CheckpointError::Missing {
+                dir: out.to_path_buf(),
+            });
+        }
+    };
+    if ck.state.history.steps.is_empty()
+        && let Some(mut history) = read_history(out)?
+    {
+        history.truncate_to(ck.state.step);
+        ck.state.history = history;
     }
+    Ok(ck)
+}
+
+/// The run configuration stored in `out`'s checkpoint (without loading its weights).
+pub fn stored_config(out: &Path) -> Result<TrainConfig, CheckpointError> {
+    for dir in [out.join(CHECKPOINT_DIR), out.join(OLD_DIR)] {
+        let path = dir.join(STATE_FILE);
+        if let Ok(text) = std::fs::read(&path) {
+            let state: TrainState =
+                serde_json::from_slice(&text).map_err(|e| invalid(&path, e))?;
+            return Ok(state.config);
+        }
+    }
+    Err(CheckpointError::Missing {
+        dir: out.to_path_buf(),
+    })
 }
 
 /// Restore optimiser state saved by [`write_checkpoint`].
@@ -201,9 +321,4 @@ pub fn restore_optimizer(
 pub fn has_checkpoint(out: &Path) -> bool {
     out.join(CHECKPOINT_DIR).join(STATE_FILE).exists()
         || out.join(OLD_DIR).join(STATE_FILE).exists()
-}
-
-/// Make sure a freshly loaded module is trainable on `device` (an autodiff device).
-pub fn to_training(net: XCorrNet, device: &Device) -> XCorrNet {
-    net.fork(device).train()
 }

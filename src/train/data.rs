@@ -1,24 +1,34 @@
 //! The data of a training run: decoded crops of the training split, the identity split into
-//! training and validation, the pair sampler, and the validation protocol.
-
-use std::collections::BTreeMap;
+//! training and validation, the pair samplers, and validation.
+//!
+//! Indices: `samples` / `crops` are the decoded training images ("real" indices). With the
+//! authors' augmentation every real image `i` also exists as copies `1..COPIES` (2 translated,
+//! 1 flipped, fixed per image and seed): the samplers then work on "virtual" indices
+//! `v = i * COPIES + copy`, and [`TrainData::image`] renders any virtual index.
+//!
+//! Validation uses every held-out identity: one draw of the authors' protocol (one gallery
+//! image per identity, every other image a probe), scored once as a `[probes x identities]`
+//! matrix, read two ways: the authors' protocol (each probe ranks the gallery) and, transposed,
+//! the standard protocol (each gallery image is a query ranking the probes, same-camera
+//! matches removed).
 
 use burn::tensor::Device;
 
-use super::config::TrainConfig;
+use super::config::{Augmentation, Batching, Positives, TrainConfig};
 use crate::data::Normalization;
+use crate::data::augment::{AugmentConfig, AugmentParams, apply, augment, rng_for};
 use crate::data::crops::{CropCache, to_input};
 use crate::data::layout::{DatasetError, Sample, Split, scan};
+use crate::data::reuse::{ReuseConfig, ReuseSampler};
 use crate::data::sampler::{PairSampler, SamplerConfig, SamplerError, split_by_identity};
+use crate::data::{INPUT_H, INPUT_W};
 use crate::engine::{features, score_matrix};
-use crate::eval::{Labels, Metrics, Protocol, evaluate};
+use crate::eval::{Labels, Protocol, authors_draws, evaluate, evaluate_authors};
 use crate::model::XCorrNet;
 use crate::protocol::CancelToken;
 
-/// Largest number of validation identities (keeps validation to seconds on a CPU).
-pub const MAX_VALIDATION_IDENTITIES: usize = 40;
-/// Largest number of gallery images per validation identity.
-pub const MAX_VALIDATION_IMAGES: usize = 6;
+/// Images per real image under the authors' augmentation (original, 2 translated, 1 flipped).
+pub const COPIES: usize = 4;
 
 /// Why the training data could not be prepared. Names the folder.
 #[derive(Debug, thiserror::Error)]
@@ -37,15 +47,40 @@ pub enum TrainDataError {
     Validation(String),
 }
 
+/// How the steps of a run draw their pairs.
+pub enum Sampling {
+    /// An epoch is a shuffled pair list, cut into batches.
+    Pairs(PairSampler),
+    /// Every step draws K identities x M images.
+    Reuse(ReuseSampler),
+}
+
+/// Validation measures (fractions in [0, 1]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ValidationMetrics {
+    /// Standard protocol (gallery image of each identity as the query, the probes as gallery).
+    pub rank1: f64,
+    pub rank5: f64,
+    pub map: f64,
+    /// The authors' protocol, one draw.
+    pub authors_rank1: f64,
+    pub authors_map: f64,
+    /// The authors' protocol on probes by the gallery image's camera / by another camera.
+    pub rank1_same_camera: Option<f64>,
+    pub rank1_cross_camera: Option<f64>,
+}
+
 /// Everything the loop reads.
 pub struct TrainData {
-    /// Training samples (labelled, decodable), index = crop index.
+    /// Training samples (labelled, decodable), index = crop index ("real" index).
     pub samples: Vec<Sample>,
     crops: Vec<Vec<u8>>,
-    pub sampler: PairSampler,
-    /// Validation queries and gallery (indices into `samples`).
-    val_queries: Vec<usize>,
-    val_gallery: Vec<usize>,
+    /// Images per real image: 1, or [`COPIES`] with the authors' augmentation.
+    copies: usize,
+    seed: u64,
+    pub sampling: Sampling,
+    /// Validation images (real indices), labelled.
+    val_images: Vec<usize>,
     pub normalization: Normalization,
     /// Files that could not be decoded.
     pub skipped: usize,
@@ -114,100 +149,192 @@ impl TrainData {
             .map(|s| (s.identity.unwrap_or(-1), s.camera))
             .collect();
         let split = split_by_identity(&labels, config.validation_fraction, config.seed);
-        let sampler_cfg = SamplerConfig {
-            negatives_per_positive: config.negatives_per_positive,
-            max_positives_per_identity: config.max_positives_per_identity,
-            cross_camera: true,
+        let copies = if config.augmentation() == Augmentation::Authors {
+            COPIES
+        } else {
+            1
         };
-        let sampler = PairSampler::with_subset(&labels, &split.train, sampler_cfg, config.seed)
-            .map_err(|source| TrainDataError::Pairs {
-                dataset: name.clone(),
-                source,
-            })?;
-        let (val_queries, val_gallery) = validation_sets(&labels, &split.val);
+        // Virtual labels and training subset: every copy of an image has its labels.
+        let virtual_labels: Vec<(i64, Option<u32>)> = labels
+            .iter()
+            .flat_map(|&l| std::iter::repeat_n(l, copies))
+            .collect();
+        let train_virtual: Vec<usize> = split
+            .train
+            .iter()
+            .flat_map(|&i| (0..copies).map(move |c| i * copies + c))
+            .collect();
+        let cross_camera = config.positives == Positives::CrossCamera;
+        let pairs_error = |source| TrainDataError::Pairs {
+            dataset: name.clone(),
+            source,
+        };
+        let sampling = match config.batching {
+            Batching::Pairs => Sampling::Pairs(
+                PairSampler::with_subset(
+                    &virtual_labels,
+                    &train_virtual,
+                    SamplerConfig {
+                        negatives_per_positive: config.negatives_per_positive,
+                        max_positives_per_identity: config.max_positives_per_identity,
+                        cross_camera,
+                    },
+                    config.seed,
+                )
+                .map_err(pairs_error)?,
+            ),
+            Batching::Reuse => Sampling::Reuse(
+                ReuseSampler::new(
+                    &virtual_labels,
+                    &train_virtual,
+                    ReuseConfig {
+                        identities: config.reuse_identities,
+                        images: config.reuse_images,
+                        negatives_per_positive: config.negatives_per_positive,
+                        cross_camera,
+                    },
+                    config.seed,
+                )
+                .map_err(pairs_error)?,
+            ),
+        };
         Ok(Self {
             samples,
             crops,
-            sampler,
-            val_queries,
-            val_gallery,
+            copies,
+            seed: config.seed,
+            sampling,
+            val_images: split.val,
             normalization: *normalization,
             skipped: skipped.len(),
         })
     }
 
-    /// The HWC crop of sample `i`.
-    pub fn crop(&self, i: usize) -> &[u8] {
-        &self.crops[i]
+    /// Steps of one epoch at `batch_size` pairs per step (pairs batching; reuse batching
+    /// ignores it), and the pairs of one epoch.
+    pub fn epoch_shape(&self, batch_size: usize) -> (usize, usize) {
+        match &self.sampling {
+            Sampling::Pairs(s) => {
+                let pairs = s.epoch_len();
+                (pairs.div_ceil(batch_size.max(1)), pairs)
+            }
+            Sampling::Reuse(s) => {
+                let steps = s.steps_per_epoch();
+                // Pairs vary a little per batch (identities with fewer than M images).
+                let pairs = (0..steps).map(|i| s.batch(0, i).pairs.len()).sum();
+                (steps, pairs)
+            }
+        }
     }
 
-    /// Rank-1 / mAP of the validation identities (first image of each identity as the query,
-    /// its other images and the other identities' images as the gallery). `None` when there is
-    /// no validation split.
+    /// The HWC crop of virtual index `v` (a real image, or one of its fixed copies), with the
+    /// online augmentation drawn for `(step, slot)` when `online` is given.
+    pub fn image(&self, v: usize, online: Option<(&AugmentConfig, u64, u64)>) -> Vec<u8> {
+        let (real, copy) = (v / self.copies, v % self.copies);
+        let crop = &self.crops[real];
+        let base = if copy == 0 {
+            crop.clone()
+        } else {
+            apply(crop, INPUT_H, INPUT_W, &copy_params(self.seed, real, copy))
+        };
+        match online {
+            Some((cfg, step, slot)) => augment(&base, cfg, self.seed, step, slot),
+            None => base,
+        }
+    }
+
+    /// Validation on every held-out identity (see the module documentation). `None` when
+    /// there is no validation split or no held-out identity has two images.
     pub fn validate(
         &self,
         net: &XCorrNet,
         device: &Device,
-    ) -> Result<Option<Metrics>, TrainDataError> {
-        if self.val_queries.is_empty() || self.val_gallery.is_empty() {
+    ) -> Result<Option<ValidationMetrics>, TrainDataError> {
+        let labels: Vec<Labels> = self
+            .val_images
+            .iter()
+            .map(|&i| Labels::new(self.samples[i].identity.unwrap_or(-1), self.samples[i].camera))
+            .collect();
+        let Ok(draws) = authors_draws(&labels, 1, self.seed ^ 0x7A1D) else {
             return Ok(None);
-        }
+        };
+        let Some(draw) = draws.first() else {
+            return Ok(None);
+        };
+        let gallery = &draw.gallery;
+        let probes: Vec<usize> = draw.probes(&labels).map(|(p, _)| p).collect();
         let input = |idx: &[usize]| -> Vec<Vec<f32>> {
             idx.iter()
-                .map(|&i| to_input(&self.crops[i], &self.normalization))
+                .map(|&k| to_input(&self.crops[self.val_images[k]], &self.normalization))
                 .collect()
         };
-        let q_in = input(&self.val_queries);
-        let g_in = input(&self.val_gallery);
-        let q_refs: Vec<&[f32]> = q_in.iter().map(Vec::as_slice).collect();
+        let (p_in, g_in) = (input(&probes), input(gallery));
+        let p_refs: Vec<&[f32]> = p_in.iter().map(Vec::as_slice).collect();
         let g_refs: Vec<&[f32]> = g_in.iter().map(Vec::as_slice).collect();
         let never = CancelToken::new();
         let err = |e: crate::engine::ScoreError| TrainDataError::Validation(e.to_string());
-        let qf = features(net, &q_refs, 32, device, &|_, _| {}, &never).map_err(err)?;
+        let pf = features(net, &p_refs, 32, device, &|_, _| {}, &never).map_err(err)?;
         let gf = features(net, &g_refs, 32, device, &|_, _| {}, &never).map_err(err)?;
-        let scores = score_matrix(net, &qf, &gf, 128, device, &|_, _| {}, &never).map_err(err)?;
-        let labels = |idx: &[usize]| -> Vec<Labels> {
-            idx.iter()
-                .map(|&i| Labels {
-                    identity: self.samples[i].identity.unwrap_or(-1),
-                    camera: self.samples[i].camera,
-                })
-                .collect()
-        };
-        let metrics = evaluate(
-            &scores,
-            &labels(&self.val_queries),
-            &labels(&self.val_gallery),
-            &Protocol::Standard,
-        )
+        // [probes x identities], probe first in every pair.
+        let scores = score_matrix(net, &pf, &gf, 128, device, &|_, _| {}, &never).map_err(err)?;
+        if let Some(bad) = scores.iter().find(|v| !v.is_finite()) {
+            return Err(TrainDataError::Validation(format!(
+                "the network scored a pair {bad}"
+            )));
+        }
+        let (np, ng) = (probes.len(), gallery.len());
+        let row = |p: usize| probes.binary_search(&p).ok();
+        let col = |g: usize| gallery.iter().position(|&x| x == g);
+        let authors = evaluate_authors(&labels, &draws, |p, g| {
+            match (row(p), col(g)) {
+                (Some(r), Some(c)) => scores[r * ng + c],
+                _ => f32::NAN,
+            }
+        })
         .map_err(|e| TrainDataError::Validation(e.to_string()))?;
-        Ok(Some(metrics))
+        // Transposed: each gallery image queries the probes.
+        let transposed: Vec<f32> = (0..ng)
+            .flat_map(|c| (0..np).map(move |r| (r, c)))
+            .map(|(r, c)| scores[r * ng + c])
+            .collect();
+        let sub = |idx: &[usize]| -> Vec<Labels> { idx.iter().map(|&k| labels[k]).collect() };
+        let standard = evaluate(&transposed, &sub(gallery), &sub(&probes), &Protocol::Standard)
+            .map_err(|e| TrainDataError::Validation(e.to_string()))?;
+        Ok(Some(ValidationMetrics {
+            rank1: standard.rank1,
+            rank5: standard.rank5,
+            map: standard.map,
+            authors_rank1: authors.mean.rank1,
+            authors_map: authors.mean.map,
+            rank1_same_camera: authors.rank1_same_camera,
+            rank1_cross_camera: authors.rank1_cross_camera,
+        }))
     }
 }
 
-/// Queries: the first image of each validation identity. Gallery: up to
-/// [`MAX_VALIDATION_IMAGES`] other images per identity, preferring other cameras. At most
-/// [`MAX_VALIDATION_IDENTITIES`] identities.
-fn validation_sets(labels: &[(i64, Option<u32>)], val: &[usize]) -> (Vec<usize>, Vec<usize>) {
-    let mut by_id: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
-    for &i in val {
-        by_id.entry(labels[i].0).or_default().push(i);
+/// The fixed transform of copy `copy` (1..COPIES) of real image `real`: copies 1 and 2 are
+/// translated by up to 5% of height and width (never both offsets zero), copy 3 is flipped.
+pub fn copy_params(seed: u64, real: usize, copy: usize) -> AugmentParams {
+    if copy + 1 >= COPIES {
+        return AugmentParams {
+            flip: true,
+            ..AugmentParams::IDENTITY
+        };
     }
-    let mut queries = Vec::new();
-    let mut gallery = Vec::new();
-    for (_, mut idx) in by_id
-        .into_iter()
-        .filter(|(_, v)| v.len() >= 2)
-        .take(MAX_VALIDATION_IDENTITIES)
-    {
-        idx.sort_unstable();
-        let q = idx[0];
-        let qcam = labels[q].1;
-        let mut rest: Vec<usize> = idx[1..].to_vec();
-        // Other cameras first (same-camera matches are removed by the protocol anyway).
-        rest.sort_by_key(|&i| (labels[i].1 == qcam && qcam.is_some(), i));
-        queries.push(q);
-        gallery.extend(rest.into_iter().take(MAX_VALIDATION_IMAGES));
+    let cfg = AugmentConfig::default();
+    let mut rng = rng_for(seed ^ 0xC0_9135, real as u64, copy as u64);
+    loop {
+        let p = AugmentParams {
+            flip: false,
+            ..cfg.sample(&mut rng)
+        };
+        if p.dy != 0 || p.dx != 0 {
+            return AugmentParams {
+                brightness: 1.0,
+                contrast: 1.0,
+                gains: [1.0; 3],
+                ..p
+            };
+        }
     }
-    (queries, gallery)
 }

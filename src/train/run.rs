@@ -1,32 +1,38 @@
-//! The training loop: the authors' protocol (DESIGN.md section 2) over Burn autodiff.
+//! The training loop: the authors' recipe (docs/training.md) over Burn autodiff.
 //!
 //! One call of [`train`] runs (or resumes) a run to its end, reporting [`TrainEvent`]s through a
-//! callback. It checks its [`TrainControl`] between steps: pause waits, cancel writes a
-//! checkpoint and returns. A non-finite loss stops the run before anything is written, so the
-//! last checkpoint stays the last good state.
+//! callback. It holds the output folder's lock for the whole run (see [`super::folder`]). It
+//! checks its [`TrainControl`] between steps: pause waits, cancel writes a checkpoint and
+//! returns. A non-finite loss stops the run before anything is written, so the last checkpoint
+//! stays the last good state. The folder's model (`weights.bpk`) is the best validation so far.
+//!
+//! Resuming: the checkpoint's settings define the run. The caller's `out` always wins; the
+//! dataset location, epochs, max steps and the validation / checkpoint intervals may change
+//! (each change is reported as a notice); any other setting that differs from the checkpoint's
+//! is refused, naming it (start a new run with `init_from` to change those).
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use burn::module::Module;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
-use burn::tensor::activation::log_softmax;
+use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::checkpoint::{
-    History, StepRecord, TrainState, ValidationRecord, has_checkpoint, read_checkpoint,
-    restore_optimizer, to_training, write_checkpoint,
+    BestRecord, History, StepRecord, TrainState, ValidationRecord, read_checkpoint,
+    restore_optimizer, write_checkpoint, write_history,
 };
 use super::config::TrainConfig;
-use super::data::TrainData;
-use crate::data::augment::{AugmentConfig, ColorJitter, augment};
+use super::data::{Sampling, TrainData};
+use super::folder::{StartMode, prepare};
+use super::step::{StepInput, optimizer, train_step, trainable};
+use crate::data::augment::{AugmentConfig, ColorJitter};
 use crate::data::crops::to_input;
+use crate::data::reuse::ReuseBatch;
 use crate::data::sampler::Pair;
-use crate::model::io::load_model;
+use crate::model::io::{load_model, save_model};
 use crate::model::{ModelConfig, XCorrNet};
 use crate::protocol::{CancelToken, TrainEvent};
 
@@ -44,6 +50,8 @@ pub enum TrainError {
     Data(#[from] super::data::TrainDataError),
     #[error(transparent)]
     Checkpoint(#[from] super::checkpoint::CheckpointError),
+    #[error(transparent)]
+    Folder(#[from] super::folder::FolderError),
     #[error("{0}")]
     Config(String),
     #[error(
@@ -61,119 +69,100 @@ pub enum Outcome {
     Cancelled { step: u64 },
 }
 
-fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
-    SgdConfig::new()
-        .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay as f32)))
-        .with_momentum(Some(MomentumConfig {
-            momentum: config.momentum,
-            dampening: 0.0,
-            nesterov: false,
-        }))
-        .init()
-}
+/// Settings a resumed run may change; everything else must match the checkpoint.
+const CHANGEABLE_ON_RESUME: [&str; 5] = [
+    "dataset",
+    "epochs",
+    "max_steps",
+    "validate_every",
+    "checkpoint_every",
+];
 
-/// Mean cross-entropy and accuracy of `[B, 2]` logits against same/different labels.
-fn loss_and_accuracy(logits: Tensor<2>, same: &[bool], device: &Device) -> (Tensor<1>, Tensor<2>) {
-    let b = same.len();
-    let target: Vec<f32> = same
-        .iter()
-        .flat_map(|&s| if s { [0.0, 1.0] } else { [1.0, 0.0] })
-        .collect();
-    let target = Tensor::<2>::from_data(TensorData::new(target, [b, 2]), device); // [B, 2]
-    let loss = (log_softmax(logits.clone(), 1) * target)
-        .sum_dim(1)
-        .mean()
-        .neg(); // [1]
-    (loss, logits)
-}
-
-/// Build one batch: augmented, normalised crops for both sides, `[B, 3, 160, 60]` each.
-fn batch_tensors(
-    data: &TrainData,
-    pairs: &[Pair],
-    aug: Option<&AugmentConfig>,
-    seed: u64,
-    step: u64,
-    device: &Device,
-) -> (Tensor<4>, Tensor<4>) {
-    let norm = &data.normalization;
-    let side = |pick: fn(&Pair) -> usize, salt: u64| -> Vec<f32> {
-        let parts: Vec<Vec<f32>> = pairs
-            .par_iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let crop = data.crop(pick(p));
-                match aug {
-                    Some(cfg) => {
-                        to_input(&augment(crop, cfg, seed, step, 2 * i as u64 + salt), norm)
-                    }
-                    None => to_input(crop, norm),
-                }
-            })
-            .collect();
-        parts.concat()
+/// The configuration a resume runs with: `stored` (the checkpoint's) with the changeable
+/// settings of `requested` applied (one notice per change) and `requested.out` as the folder.
+/// Any other difference is an error naming every differing setting.
+pub fn resume_config(
+    stored: &TrainConfig,
+    requested: &TrainConfig,
+    notice: &mut dyn FnMut(String),
+) -> Result<TrainConfig, TrainError> {
+    let to_map = |c: &TrainConfig| match serde_json::to_value(c) {
+        Ok(serde_json::Value::Object(m)) => Ok(m),
+        _ => Err(TrainError::Config("internal: config is not an object".into())),
     };
-    let dims = [pairs.len(), 3, crate::data::INPUT_H, crate::data::INPUT_W];
-    let a = Tensor::from_data(TensorData::new(side(|p| p.a, 0), dims), device);
-    let b = Tensor::from_data(TensorData::new(side(|p| p.b, 1), dims), device);
-    (a, b)
+    let (old, new) = (to_map(stored)?, to_map(requested)?);
+    let mut refused = Vec::new();
+    for (key, value) in &new {
+        let before = old.get(key).unwrap_or(&serde_json::Value::Null);
+        if before == value || key == "out" || key == "init_from" {
+            continue;
+        }
+        if CHANGEABLE_ON_RESUME.contains(&key.as_str()) {
+            notice(format!("resume: {key} {before} -> {value}"));
+        } else {
+            refused.push(format!("{key} {value} (checkpoint: {before})"));
+        }
+    }
+    if !refused.is_empty() {
+        return Err(TrainError::Config(format!(
+            "{}: a resumed run keeps its settings, but these differ from the checkpoint: {}; \
+             resume without them, or start a new run (--init-from to fine-tune this model)",
+            requested.out.display(),
+            refused.join(", ")
+        )));
+    }
+    Ok(TrainConfig {
+        dataset: requested.dataset.clone(),
+        out: requested.out.clone(),
+        epochs: requested.epochs,
+        max_steps: requested.max_steps,
+        validate_every: requested.validate_every,
+        checkpoint_every: requested.checkpoint_every,
+        ..stored.clone()
+    })
 }
 
-fn scalar(t: Tensor<1>) -> Result<f32, TrainError> {
-    t.try_into_vec_as::<f32>()
-        .map_err(|e| TrainError::Device(format!("{e:?}")))?
-        .first()
-        .copied()
-        .ok_or_else(|| TrainError::Device("empty tensor".into()))
-}
-
-fn accuracy(logits: Tensor<2>, same: &[bool]) -> Result<f32, TrainError> {
-    let v = logits
-        .try_into_vec_as::<f32>()
-        .map_err(|e| TrainError::Device(format!("{e:?}")))?;
-    let right = v
-        .chunks_exact(2)
-        .zip(same)
-        .filter(|(l, s)| (l[1] > l[0]) == **s)
-        .count();
-    Ok(right as f32 / same.len().max(1) as f32)
-}
-
-/// Run (or, with `resume`, continue) the training described by `config` on `device` (a plain
-/// device; autodiff is enabled here). Events go to `emit`.
+/// Run (or resume) the training described by `config` on `device` (a plain device; autodiff
+/// is enabled here), starting as `mode` says. Events go to `emit`.
 pub fn train(
     config: &TrainConfig,
-    resume: bool,
+    mode: StartMode,
     device: &Device,
     control: &TrainControl,
     emit: &mut dyn FnMut(TrainEvent),
 ) -> Result<Outcome, TrainError> {
-    if config.batch_size == 0 || config.epochs == 0 {
-        return Err(TrainError::Config(
-            "batch size and epochs must be positive".into(),
-        ));
-    }
+    config.check().map_err(TrainError::Config)?;
+    let mut notice = |message: String| emit(TrainEvent::Notice { message });
+    let _lock = prepare(&config.out, mode, &mut notice)?;
     let ad = device.clone().autodiff();
-    let (mut state, net, optim) = if resume && has_checkpoint(&config.out) {
+    let (mut state, net, optim) = if mode == StartMode::Resume {
         let ck = read_checkpoint(&config.out, &ad)?;
-        let optim = restore_optimizer(optimizer(&ck.state.config), ck.optimizer, &ck.dir)?;
+        let cfg = resume_config(&ck.state.config, config, &mut notice)?;
+        let optim = restore_optimizer(optimizer(&cfg), ck.optimizer, &ck.dir)?;
         let mut state = ck.state;
-        // Settings that do not change the run's trajectory may be changed on resume.
-        state.config.epochs = config.epochs;
-        state.config.max_steps = config.max_steps;
-        state.config.validate_every = config.validate_every;
-        state.config.checkpoint_every = config.checkpoint_every;
-        (state, to_training(ck.net, &ad), optim)
+        state.config = cfg;
+        (state, trainable(ck.net, &ad), optim)
     } else {
         let (model, net) = match &config.init_from {
             Some(dir) => {
                 let (model, net) =
                     load_model(dir, device).map_err(|e| TrainError::Config(e.to_string()))?;
-                (model, to_training(net, &ad))
+                if model.normalization != config.input_norm.normalization() {
+                    notice(format!(
+                        "{}: fine-tuning keeps the model's input normalisation ({:?} / {:?})",
+                        dir.display(),
+                        model.normalization.mean,
+                        model.normalization.std
+                    ));
+                }
+                (model, trainable(net, &ad))
             }
             None => {
-                let model = ModelConfig::default();
-                let net = XCorrNet::init(&model, config.seed, &ad)
+                let model = ModelConfig {
+                    normalization: config.input_norm.normalization(),
+                    ..ModelConfig::default()
+                };
+                let net = XCorrNet::init_with(&model, config.init, config.seed, &ad)
                     .map_err(|e| TrainError::Config(e.to_string()))?;
                 (model, net)
             }
@@ -195,7 +184,64 @@ pub fn train(
     run_loop(&mut state, net, optim, &data, device, control, emit)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The loop's fixed surroundings.
+struct Ctx<'a> {
+    data: &'a TrainData,
+    ad: Device,
+    control: &'a TrainControl,
+    aug: Option<AugmentConfig>,
+    batches_per_epoch: usize,
+    session_start: Instant,
+}
+
+impl Ctx<'_> {
+    /// Checkpoint `state`, `net` and `optim` (refusing broken weights).
+    fn save(
+        &mut self,
+        state: &mut TrainState,
+        net: &XCorrNet,
+        optim: &ModuleOptimizer,
+        emit: &mut dyn FnMut(TrainEvent),
+    ) -> Result<(), TrainError> {
+        if let Some(bad) = non_finite_parameter(net) {
+            return Err(TrainError::NonFinite {
+                step: state.step,
+                value: bad,
+            });
+        }
+        state.history.seconds += self.session_start.elapsed().as_secs_f64();
+        self.session_start = Instant::now();
+        // Without validations the folder's model follows the latest weights.
+        let refresh = state.history.best.is_none();
+        let out = state.config.out.clone();
+        let path = write_checkpoint(&out, state, &net.valid(), optim, refresh)?;
+        emit(TrainEvent::Checkpoint {
+            step: state.step,
+            path,
+        });
+        Ok(())
+    }
+
+    /// The step's input and labels.
+    fn step_input(&self, state: &TrainState, pairs: &[Pair]) -> (StepInput, Vec<bool>) {
+        let (cfg, step) = (&state.config, state.step);
+        match &self.data.sampling {
+            Sampling::Pairs(_) => {
+                let lo = state.batch_in_epoch * cfg.batch_size;
+                let batch = &pairs[lo.min(pairs.len())..(lo + cfg.batch_size).min(pairs.len())];
+                let same = batch.iter().map(|p| p.same).collect();
+                let (a, b) = pair_tensors(self.data, batch, self.aug.as_ref(), step, &self.ad);
+                (StepInput::Pairs { a, b }, same)
+            }
+            Sampling::Reuse(s) => {
+                let batch = s.batch(state.epoch as u64, state.batch_in_epoch);
+                let same = batch.pairs.iter().map(|p| p.2).collect();
+                (reuse_input(self.data, &batch, self.aug.as_ref(), step, &self.ad), same)
+            }
+        }
+    }
+}
+
 fn run_loop(
     state: &mut TrainState,
     mut net: XCorrNet,
@@ -206,49 +252,39 @@ fn run_loop(
     emit: &mut dyn FnMut(TrainEvent),
 ) -> Result<Outcome, TrainError> {
     let cfg = state.config.clone();
-    let ad = device.clone().autodiff();
-    let aug = AugmentConfig {
+    let (batches_per_epoch, per_epoch) = data.epoch_shape(cfg.batch_size);
+    let all_steps = (batches_per_epoch as u64).saturating_mul(cfg.epochs as u64);
+    let total_steps = cfg.max_steps.map_or(all_steps, |m| m.min(all_steps));
+    let online = AugmentConfig {
         color_jitter: cfg.color_jitter.then(ColorJitter::default),
         ..AugmentConfig::default()
     };
-    let aug = cfg.augment.then_some(&aug);
-    let per_epoch = data.sampler.epoch_len();
-    let batches_per_epoch = per_epoch.div_ceil(cfg.batch_size);
-    let total_steps = (batches_per_epoch * cfg.epochs) as u64;
-    let total_steps = cfg.max_steps.map_or(total_steps, |m| m.min(total_steps));
+    let mut cx = Ctx {
+        data,
+        ad: device.clone().autodiff(),
+        control,
+        aug: (cfg.augmentation() == super::config::Augmentation::Online).then_some(online),
+        batches_per_epoch,
+        session_start: Instant::now(),
+    };
+    if state.step >= total_steps {
+        return Err(TrainError::Config(format!(
+            "{}: the run is already at step {} of {total_steps}; nothing to do (raise --epochs or --max-steps)",
+            cfg.out.display(),
+            state.step
+        )));
+    }
     emit(TrainEvent::Started {
         total_steps,
         start_step: state.step,
         pairs_per_epoch: per_epoch,
     });
-    let out = cfg.out.clone();
-    let mut session_start = Instant::now();
-    let save = |state: &mut TrainState,
-                net: &XCorrNet,
-                optim: &ModuleOptimizer,
-                session_start: &mut Instant,
-                emit: &mut dyn FnMut(TrainEvent)|
-     -> Result<(), TrainError> {
-        // Never let a checkpoint replace the last good one with broken weights.
-        if let Some(bad) = non_finite_parameter(net) {
-            return Err(TrainError::NonFinite {
-                step: state.step,
-                value: bad,
-            });
-        }
-        state.history.seconds += session_start.elapsed().as_secs_f64();
-        *session_start = Instant::now();
-        let path = write_checkpoint(&out, state, &net.valid(), optim)?;
-        emit(TrainEvent::Checkpoint {
-            step: state.step,
-            path,
-        });
-        Ok(())
-    };
-
     while state.epoch < cfg.epochs && state.step < total_steps {
-        let pairs = data.sampler.epoch(state.epoch as u64);
-        while state.batch_in_epoch < batches_per_epoch && state.step < total_steps {
+        let pairs = match &data.sampling {
+            Sampling::Pairs(s) => s.epoch(state.epoch as u64),
+            Sampling::Reuse(_) => Vec::new(),
+        };
+        while state.batch_in_epoch < cx.batches_per_epoch && state.step < total_steps {
             // Pause / cancel between steps.
             if control.pause.load(Ordering::Relaxed) {
                 emit(TrainEvent::Paused { step: state.step });
@@ -256,48 +292,37 @@ fn run_loop(
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 emit(TrainEvent::Resumed { step: state.step });
-                session_start = Instant::now();
+                cx.session_start = Instant::now();
             }
-            if control.cancel.is_cancelled() {
-                save(state, &net, &optim, &mut session_start, emit)?;
+            if cx.control.cancel.is_cancelled() {
+                cx.save(state, &net, &optim, emit)?;
                 return Ok(Outcome::Cancelled { step: state.step });
             }
             let start = Instant::now();
-            let lo = state.batch_in_epoch * cfg.batch_size;
-            let batch = &pairs[lo..(lo + cfg.batch_size).min(pairs.len())];
-            let same: Vec<bool> = batch.iter().map(|p| p.same).collect();
-            let (a, b) = batch_tensors(data, batch, aug, cfg.seed, state.step, &ad);
-            let logits = net.forward(a, b); // [B, 2]
-            let (loss, logits) = loss_and_accuracy(logits, &same, &ad);
-            let loss_value = scalar(loss.clone().inner())?;
-            if !loss_value.is_finite() {
-                return Err(TrainError::NonFinite {
-                    step: state.step,
-                    value: loss_value,
-                });
-            }
-            let acc = accuracy(logits.inner(), &same)?;
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            let (input, same) = cx.step_input(state, &pairs);
             let lr = cfg.lr_at(state.step);
-            net = optim.step(lr, net, grads);
+            let (next, stats) =
+                train_step(net, &mut optim, input, &same, lr, state.step, &cx.ad)?;
+            net = next;
             state.step += 1;
             state.batch_in_epoch += 1;
-            let pairs_per_s = batch.len() as f64 / start.elapsed().as_secs_f64().max(1e-9);
+            let pairs_per_s = stats.pairs as f64 / start.elapsed().as_secs_f64().max(1e-9);
             state.history.steps.push(StepRecord {
                 step: state.step,
-                loss: loss_value,
-                accuracy: acc,
+                loss: stats.loss,
+                accuracy: stats.accuracy,
                 lr,
             });
             emit(TrainEvent::Step {
                 step: state.step,
                 epoch: state.epoch,
-                loss: loss_value,
-                accuracy: acc,
+                loss: stats.loss,
+                accuracy: stats.accuracy,
                 lr,
+                pairs: stats.pairs,
                 pairs_per_s,
             });
-            let epoch_done = state.batch_in_epoch == batches_per_epoch;
+            let epoch_done = state.batch_in_epoch == cx.batches_per_epoch;
             if cfg.validate_every > 0
                 && (state.step.is_multiple_of(cfg.validate_every as u64)
                     || epoch_done
@@ -312,18 +337,75 @@ fn run_loop(
                     epoch: state.epoch,
                     step: state.step,
                 });
-                save(state, &net, &optim, &mut session_start, emit)?;
+                cx.save(state, &net, &optim, emit)?;
                 break; // the next epoch draws new pairs
             }
             if state.step == total_steps
                 || (cfg.checkpoint_every > 0
                     && state.step.is_multiple_of(cfg.checkpoint_every as u64))
             {
-                save(state, &net, &optim, &mut session_start, emit)?;
+                cx.save(state, &net, &optim, emit)?;
             }
         }
     }
     Ok(Outcome::Finished { step: state.step })
+}
+
+/// Both sides of a pair batch: augmented, normalised crops, `[B, 3, 160, 60]` each.
+fn pair_tensors(
+    data: &TrainData,
+    pairs: &[Pair],
+    aug: Option<&AugmentConfig>,
+    step: u64,
+    device: &Device,
+) -> (Tensor<4>, Tensor<4>) {
+    let norm = &data.normalization;
+    let side = |pick: fn(&Pair) -> usize, salt: u64| -> Vec<f32> {
+        let parts: Vec<Vec<f32>> = pairs
+            .par_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let online = aug.map(|cfg| (cfg, step, 2 * i as u64 + salt));
+                to_input(&data.image(pick(p), online), norm)
+            })
+            .collect();
+        parts.concat()
+    };
+    let dims = [pairs.len(), 3, crate::data::INPUT_H, crate::data::INPUT_W];
+    let a = Tensor::from_data(TensorData::new(side(|p| p.a, 0), dims), device);
+    let b = Tensor::from_data(TensorData::new(side(|p| p.b, 1), dims), device);
+    (a, b)
+}
+
+/// A reuse batch's images `[N, 3, 160, 60]` (each augmented once) and its pair indices.
+fn reuse_input(
+    data: &TrainData,
+    batch: &ReuseBatch,
+    aug: Option<&AugmentConfig>,
+    step: u64,
+    device: &Device,
+) -> StepInput {
+    let norm = &data.normalization;
+    let parts: Vec<Vec<f32>> = batch
+        .images
+        .par_iter()
+        .enumerate()
+        .map(|(slot, &v)| {
+            let online = aug.map(|cfg| (cfg, step, slot as u64));
+            to_input(&data.image(v, online), norm)
+        })
+        .collect();
+    let dims = [
+        batch.images.len(),
+        3,
+        crate::data::INPUT_H,
+        crate::data::INPUT_W,
+    ];
+    StepInput::Reuse {
+        images: Tensor::from_data(TensorData::new(parts.concat(), dims), device),
+        ia: batch.pairs.iter().map(|p| p.0).collect(),
+        ib: batch.pairs.iter().map(|p| p.1).collect(),
+    }
 }
 
 /// The first non-finite parameter value of `net`, if any.
@@ -349,6 +431,8 @@ fn non_finite_parameter(net: &XCorrNet) -> Option<f32> {
     })
 }
 
+/// Validate, record, and when the selection score (standard + authors' mAP) is the best so far
+/// make the current weights the folder's model.
 fn validate(
     state: &mut TrainState,
     net: &XCorrNet,
@@ -365,19 +449,45 @@ fn validate(
         rank1: m.rank1,
         rank5: m.rank5,
         map: m.map,
+        authors_rank1: Some(m.authors_rank1),
+        authors_map: Some(m.authors_map),
+        rank1_same_camera: m.rank1_same_camera,
+        rank1_cross_camera: m.rank1_cross_camera,
     };
     state.history.validations.push(rec);
-    emit(TrainEvent::Validation {
-        step: rec.step,
-        epoch: rec.epoch,
-        rank1: rec.rank1,
-        rank5: rec.rank5,
-        map: rec.map,
-    });
+    emit(TrainEvent::Validation(rec));
+    let score = rec.selection_score();
+    if state
+        .history
+        .best
+        .is_none_or(|b| score > b.selection_score())
+    {
+        state.history.best = Some(BestRecord {
+            step: rec.step,
+            rank1: rec.rank1,
+            map: rec.map,
+            authors_rank1: rec.authors_rank1,
+            authors_map: rec.authors_map,
+        });
+        let out = state.config.out.clone();
+        save_best(&out, state, net)?;
+        emit(TrainEvent::Notice {
+            message: format!("step {}: new best model (validation)", rec.step),
+        });
+    }
     Ok(())
 }
 
-/// The model folder a run writes.
-pub fn model_dir(config: &TrainConfig) -> PathBuf {
-    config.out.clone()
+/// Write `net` as the folder's model and the history that names it.
+fn save_best(out: &Path, state: &TrainState, net: &XCorrNet) -> Result<(), TrainError> {
+    if let Some(bad) = non_finite_parameter(net) {
+        return Err(TrainError::NonFinite {
+            step: state.step,
+            value: bad,
+        });
+    }
+    save_model(out, &state.model, &net.valid())
+        .map_err(|e| TrainError::Config(e.to_string()))?;
+    write_history(out, &state.history)?;
+    Ok(())
 }

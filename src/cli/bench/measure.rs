@@ -3,8 +3,6 @@
 
 use std::time::Instant;
 
-use burn::module::Module;
-use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -17,7 +15,31 @@ use crate::model::xcorr::{
     XcorrGeometry, xcorr, xcorr_cpu, xcorr_op, xcorr_op_backward, xcorr_reference,
 };
 use crate::model::{ModelConfig, XCorrNet};
+use crate::data::reuse::{ReuseBatch, ReuseConfig, ReuseSampler};
 use crate::protocol::CancelToken;
+use crate::train::TrainConfig;
+use crate::train::step::{StepInput, optimizer, train_step, trainable};
+
+/// One reuse batch of K identities x M images (two cameras each), as `train` draws them.
+fn reuse_batch(k: usize, m: usize) -> ReuseBatch {
+    let labels: Vec<(i64, Option<u32>)> = (0..k * m)
+        .map(|i| ((i / m) as i64, Some((i % 2) as u32)))
+        .collect();
+    let all: Vec<usize> = (0..labels.len()).collect();
+    let config = ReuseConfig {
+        identities: k,
+        images: m,
+        negatives_per_positive: 2,
+        cross_camera: false,
+    };
+    ReuseSampler::new(&labels, &all, config, 0).map_or(
+        ReuseBatch {
+            images: Vec::new(),
+            pairs: Vec::new(),
+        },
+        |s| s.batch(0, 0),
+    )
+}
 
 /// Everything `bench` measures on `dev`.
 pub(super) fn measure(args: &Args, dev: &ComputeDevice) -> anyhow::Result<BenchOutput> {
@@ -101,20 +123,43 @@ pub(super) fn measure(args: &Args, dev: &ComputeDevice) -> anyhow::Result<BenchO
     let forward_pairs_per_s = b as f64 / (fwd_ms / 1e3);
     let forward_stages_ms = forward_stages(&net, (&ia, &ib), dims, reps.min(3), &device);
 
+    // The training step `train` runs (crate::train::step), in both batchings.
     let ad = device.clone().autodiff();
-    let mut tnet = net.clone().fork(&ad).train();
-    let mut optim = burn::optim::SgdConfig::new().init();
+    let config = TrainConfig::default();
+    let same: Vec<bool> = (0..b).map(|i| i % 3 == 0).collect();
+    let mut optim = optimizer(&config);
+    let mut tnet = trainable(net.clone(), &ad);
     let train_ms = median_ms(reps.min(3), || {
-        let l = tnet.forward(
-            tensor4(ia.clone(), dims, &ad),
-            tensor4(ib.clone(), dims, &ad),
-        );
-        let loss = l.sum();
-        let grads = GradientsParams::from_grads(loss.backward(), &tnet);
-        tnet = optim.step(1e-6, tnet.clone(), grads);
+        let input = StepInput::Pairs {
+            a: tensor4(ia.clone(), dims, &ad),
+            b: tensor4(ib.clone(), dims, &ad),
+        };
+        if let Ok((next, _)) = train_step(tnet.clone(), &mut optim, input, &same, 1e-6, 0, &ad) {
+            tnet = next;
+        }
         sync(&ad);
     });
     let train_pairs_per_s = b as f64 / (train_ms / 1e3);
+    let reuse = reuse_batch(config.reuse_identities, config.reuse_images);
+    let n_img = reuse.images.len();
+    let images = random(n_img * 3 * 160 * 60, 9);
+    let reuse_same: Vec<bool> = reuse.pairs.iter().map(|p| p.2).collect();
+    let mut optim = optimizer(&config);
+    let mut tnet = trainable(net.clone(), &ad);
+    let reuse_ms = median_ms(reps.min(3), || {
+        let input = StepInput::Reuse {
+            images: tensor4(images.clone(), [n_img, 3, 160, 60], &ad),
+            ia: reuse.pairs.iter().map(|p| p.0).collect(),
+            ib: reuse.pairs.iter().map(|p| p.1).collect(),
+        };
+        if let Ok((next, _)) =
+            train_step(tnet.clone(), &mut optim, input, &reuse_same, 1e-6, 0, &ad)
+        {
+            tnet = next;
+        }
+        sync(&ad);
+    });
+    let train_reuse_pairs_per_s = reuse.pairs.len() as f64 / (reuse_ms / 1e3);
 
     let shape = [25, 37, 12];
     let per: usize = shape.iter().product();
@@ -148,6 +193,10 @@ pub(super) fn measure(args: &Args, dev: &ComputeDevice) -> anyhow::Result<BenchO
         forward_pairs_per_s,
         forward_stages_ms,
         train_pairs_per_s,
+        train_reuse_pairs_per_s,
+        reuse_k: config.reuse_identities,
+        reuse_m: config.reuse_images,
+        reuse_pairs: reuse.pairs.len(),
         rank_1000_seconds,
         rank_20000_seconds,
         pytorch: None,

@@ -19,6 +19,11 @@ pub const XCORR_FLOP: f64 = 444.0 * 60.0 * 25.0 * 25.0 * 2.0;
 pub const FORWARD_FLOP: f64 = 214e6;
 /// FLOPs of a training step per pair (forward + backward).
 pub const TRAIN_FLOP: f64 = 589e6;
+/// FLOPs of training the trunk on one image: forward 70.6 M, backward conv1 weights 26.2 M,
+/// conv2 weights and input 2 x 44.4 M (conv1's input gradient is skipped).
+pub const TRUNK_TRAIN_FLOP: f64 = 185.6e6;
+/// FLOPs of training the correlation and head on one pair (the step minus its two trunks).
+pub const PAIR_TRAIN_FLOP: f64 = TRAIN_FLOP - 2.0 * TRUNK_TRAIN_FLOP;
 /// FLOPs of scoring one cached pair (correlation + head).
 pub const SCORE_FLOP: f64 = XCORR_FLOP + 39.4e6;
 /// FLOPs of the trunk per image.
@@ -67,7 +72,14 @@ pub struct BenchOutput {
     pub forward_pairs_per_s: f64,
     /// Where the forward pass's time goes at batch 32.
     pub forward_stages_ms: Stages,
+    /// The training step of pair batching (batch 32).
     pub train_pairs_per_s: f64,
+    /// The training step of reuse batching: pairs scored by the loss per second.
+    pub train_reuse_pairs_per_s: f64,
+    /// Reuse batching's identities (K) and images per identity (M), and its pairs per step.
+    pub reuse_k: usize,
+    pub reuse_m: usize,
+    pub reuse_pairs: usize,
     pub rank_1000_seconds: f64,
     pub rank_20000_seconds: Option<f64>,
     /// The PyTorch baseline measured right after (with `--pytorch`).

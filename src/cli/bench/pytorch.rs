@@ -14,6 +14,9 @@ pub struct Baseline {
     pub xcorr: Vec<BaselineXcorr>,
     pub forward_pairs_per_s: f64,
     pub train_pairs_per_s: f64,
+    /// The reuse step (absent from older baseline scripts).
+    #[serde(default)]
+    pub train_reuse_pairs_per_s: Option<f64>,
     pub rank_1000_seconds: f64,
     /// The script's correlation against the golden vectors (None when they are absent).
     pub golden_rel_l2: Option<f64>,

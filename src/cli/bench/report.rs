@@ -2,8 +2,8 @@
 //! measured in the same run, and, when the PyTorch baseline ran, the ratio against it.
 
 use super::{
-    BenchOutput, CONV1X1_FLOP, FORWARD_FLOP, HEAD_REST_FLOP, SCORE_FLOP, TRAIN_FLOP, TRUNK_FLOP,
-    XCORR_FLOP,
+    BenchOutput, CONV1X1_FLOP, FORWARD_FLOP, HEAD_REST_FLOP, PAIR_TRAIN_FLOP, SCORE_FLOP,
+    TRAIN_FLOP, TRUNK_FLOP, TRUNK_TRAIN_FLOP, XCORR_FLOP,
 };
 
 /// "12.3x" (or "-" when there is nothing to compare with).
@@ -111,6 +111,19 @@ pub(super) fn print(out: &BenchOutput) {
         gf(t, TRAIN_FLOP),
         py.map(|p| format!("{:.1}", p.train_pairs_per_s)),
         py.map(|p| t / p.train_pairs_per_s),
+    );
+    let t = out.train_reuse_pairs_per_s;
+    let images_per_pair = (out.reuse_k * out.reuse_m) as f64 / out.reuse_pairs.max(1) as f64;
+    row(
+        &format!(
+            "training step, reuse {} x {} images = {} pairs (pairs/s)",
+            out.reuse_k, out.reuse_m, out.reuse_pairs
+        ),
+        format!("{t:.1}"),
+        gf(t, PAIR_TRAIN_FLOP + images_per_pair * TRUNK_TRAIN_FLOP),
+        py.and_then(|p| p.train_reuse_pairs_per_s)
+            .map(|v| format!("{v:.1}")),
+        py.and_then(|p| p.train_reuse_pairs_per_s).map(|v| t / v),
     );
     let r = out.rank_1000_seconds;
     row(

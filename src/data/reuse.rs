@@ -1,0 +1,256 @@
+//! Image-reuse batches: K identities x M images per step, and the pairs formed among them.
+//!
+//! In pair batching every pair runs the network's trunk on both of its images; the trunk is
+//! about two thirds of a pair's arithmetic. A reuse batch runs the trunk once per image and
+//! scores many pairs of the same images:
+//! - identities (those with at least two usable images) are shuffled once per epoch and taken K
+//!   at a time; the last batch of an epoch is filled up from the start of the order, so every
+//!   batch has K identities and an epoch is `ceil(identities / K)` steps;
+//! - per identity, M images drawn without replacement (all of them when it has fewer);
+//! - positives: every pair of an identity's drawn images allowed by the positives rule (the
+//!   same rule as [`crate::data::sampler`]: with `cross_camera`, an identity seen by two or more
+//!   cameras pairs only images of different cameras);
+//! - negatives: for each positive `(a, b)`, `negatives_per_positive` pairs alternately anchored on
+//!   `a` and `b`, with an image of another identity of the batch drawn uniformly;
+//! - each pair's order is swapped at random (the network is not symmetric).
+//!
+//! Everything depends only on the seed, the epoch and the batch index, so a resumed run draws
+//! the same batches. No Burn here: indices only.
+
+use std::collections::{BTreeMap, HashSet};
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::sampler::{SamplerError, derive_seed};
+
+/// Options of the [`ReuseSampler`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReuseConfig {
+    /// Identities per batch (K).
+    pub identities: usize,
+    /// Images per identity (M).
+    pub images: usize,
+    /// Negatives per positive (the authors: 2).
+    pub negatives_per_positive: usize,
+    /// Only cross-camera positives for identities seen by two or more cameras.
+    pub cross_camera: bool,
+}
+
+/// One step's images and pairs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReuseBatch {
+    /// Sample indices (into the labels given to the sampler), one per image of the step.
+    pub images: Vec<usize>,
+    /// Pairs as `(a, b, same)`, `a` and `b` indices into `images`.
+    pub pairs: Vec<(usize, usize, bool)>,
+}
+
+/// Draws reuse batches.
+#[derive(Debug, Clone)]
+pub struct ReuseSampler {
+    /// Per identity (sorted by identity): its sample indices, and whether only cross-camera
+    /// pairs are positives for it.
+    groups: Vec<(Vec<usize>, bool)>,
+    cameras: Vec<Option<u32>>,
+    config: ReuseConfig,
+    seed: u64,
+}
+
+impl ReuseSampler {
+    /// A sampler over the samples in `subset` (indices into `labels`, `(identity, camera)`).
+    /// Negative identities (junk) are left out; identities with one image too.
+    pub fn new(
+        labels: &[(i64, Option<u32>)],
+        subset: &[usize],
+        config: ReuseConfig,
+        seed: u64,
+    ) -> Result<Self, SamplerError> {
+        let mut by_id: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+        for &i in subset {
+            if let Some(&(id, _)) = labels.get(i)
+                && id >= 0
+            {
+                by_id.entry(id).or_default().push(i);
+            }
+        }
+        let identities = by_id.len();
+        let groups: Vec<(Vec<usize>, bool)> = by_id
+            .into_values()
+            .filter(|s| s.len() >= 2)
+            .map(|mut s| {
+                s.sort_unstable();
+                s.dedup();
+                let cams: HashSet<u32> = s.iter().filter_map(|&i| labels[i].1).collect();
+                (s, config.cross_camera && cams.len() >= 2)
+            })
+            .collect();
+        if identities < 2 {
+            return Err(SamplerError::TooFewIdentities { found: identities });
+        }
+        if groups.len() < 2 {
+            return Err(SamplerError::NoPositives);
+        }
+        Ok(Self {
+            groups,
+            cameras: labels.iter().map(|l| l.1).collect(),
+            config,
+            seed,
+        })
+    }
+
+    /// Identities that take part (two or more images).
+    pub fn identities(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Identities per batch actually used (K, at most the number of identities).
+    fn k(&self) -> usize {
+        self.config.identities.clamp(2, self.groups.len())
+    }
+
+    /// Steps in one epoch (one pass over the identities).
+    pub fn steps_per_epoch(&self) -> usize {
+        self.groups.len().div_ceil(self.k())
+    }
+
+    /// The batch `index` of `epoch`: the same arguments always give the same batch.
+    pub fn batch(&self, epoch: u64, index: usize) -> ReuseBatch {
+        let k = self.k();
+        let mut order: Vec<usize> = (0..self.groups.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(self.seed, epoch)));
+        let chosen: Vec<usize> = (0..k)
+            .map(|j| order[(index * k + j) % order.len()])
+            .collect();
+        let stream = derive_seed(derive_seed(self.seed ^ 0x0052_4555_5345, epoch), index as u64);
+        let mut rng = ChaCha8Rng::seed_from_u64(stream);
+        let mut images = Vec::new();
+        // Per chosen identity: the range of its images in `images`.
+        let mut spans = Vec::with_capacity(k);
+        for &g in &chosen {
+            let (samples, _) = &self.groups[g];
+            let m = self.config.images.min(samples.len());
+            let mut picked = samples.clone();
+            picked.partial_shuffle(&mut rng, m);
+            picked.truncate(m);
+            picked.sort_unstable();
+            spans.push(images.len()..images.len() + m);
+            images.extend(picked);
+        }
+        let mut pairs = Vec::new();
+        for (slot, span) in spans.iter().enumerate() {
+            let only_cross = self.groups[chosen[slot]].1;
+            for a in span.clone() {
+                for b in a + 1..span.end {
+                    let (ca, cb) = (self.cameras[images[a]], self.cameras[images[b]]);
+                    if only_cross && ca.is_some() && ca == cb {
+                        continue;
+                    }
+                    pairs.push(orient(&mut rng, a, b, true));
+                    for n in 0..self.config.negatives_per_positive {
+                        let anchor = if n % 2 == 0 { a } else { b };
+                        // An image of another identity of the batch.
+                        let outside = images.len() - span.len();
+                        let mut j = rng.random_range(0..outside);
+                        if j >= span.start {
+                            j += span.len();
+                        }
+                        pairs.push(orient(&mut rng, anchor, j, false));
+                    }
+                }
+            }
+        }
+        ReuseBatch { images, pairs }
+    }
+}
+
+fn orient(rng: &mut ChaCha8Rng, a: usize, b: usize, same: bool) -> (usize, usize, bool) {
+    if rng.random_bool(0.5) {
+        (b, a, same)
+    } else {
+        (a, b, same)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// 5 identities x 6 images; images 0..3 of each by camera 1, 3..6 by camera 2.
+    fn labels() -> Vec<(i64, Option<u32>)> {
+        (0..30)
+            .map(|i| ((i / 6) as i64, Some(1 + ((i % 6) / 3) as u32)))
+            .collect()
+    }
+
+    fn config(cross_camera: bool) -> ReuseConfig {
+        ReuseConfig {
+            identities: 2,
+            images: 4,
+            negatives_per_positive: 2,
+            cross_camera,
+        }
+    }
+
+    #[test]
+    fn pairs_are_every_positive_of_the_batch_with_two_negatives_each() {
+        let l = labels();
+        let all: Vec<usize> = (0..l.len()).collect();
+        let s = ReuseSampler::new(&l, &all, config(false), 3).unwrap();
+        assert_eq!(s.steps_per_epoch(), 3);
+        let b = s.batch(0, 0);
+        assert_eq!(b.images.len(), 8);
+        let positives = b.pairs.iter().filter(|p| p.2).count();
+        assert_eq!(positives, 2 * 6, "C(4, 2) per identity");
+        assert_eq!(b.pairs.len(), positives * 3);
+        for &(a, c, same) in &b.pairs {
+            let (ia, ic) = (l[b.images[a]].0, l[b.images[c]].0);
+            assert_eq!(ia == ic, same, "labels of pair ({a}, {c})");
+            assert_ne!(a, c);
+        }
+        assert_eq!(b, s.batch(0, 0), "seeded");
+        assert_ne!(b, s.batch(1, 0), "another epoch, another draw");
+    }
+
+    #[test]
+    fn cross_camera_positives_skip_same_camera_pairs() {
+        let l = labels();
+        let all: Vec<usize> = (0..l.len()).collect();
+        let s = ReuseSampler::new(&l, &all, config(true), 5).unwrap();
+        for i in 0..s.steps_per_epoch() {
+            let b = s.batch(2, i);
+            for &(a, c, same) in &b.pairs {
+                if same {
+                    assert_ne!(l[b.images[a]].1, l[b.images[c]].1);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_epoch_visits_every_identity() {
+        let l = labels();
+        let all: Vec<usize> = (0..l.len()).collect();
+        let s = ReuseSampler::new(&l, &all, config(false), 9).unwrap();
+        let mut seen = HashSet::new();
+        for i in 0..s.steps_per_epoch() {
+            for &img in &s.batch(4, i).images {
+                seen.insert(l[img].0);
+            }
+        }
+        assert_eq!(seen.len(), 5);
+    }
+
+    #[test]
+    fn too_little_data_is_an_error() {
+        let l = vec![(0, None), (0, None)];
+        assert!(ReuseSampler::new(&l, &[0, 1], config(false), 0).is_err());
+        let l = vec![(0, None), (1, None), (2, None)];
+        assert_eq!(
+            ReuseSampler::new(&l, &[0, 1, 2], config(false), 0).unwrap_err(),
+            SamplerError::NoPositives
+        );
+    }
+}
