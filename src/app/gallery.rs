@@ -1,6 +1,8 @@
 //! Gallery: a query ranked against a folder or the dataset's gallery split, as a virtualised
 //! grid of thumbnails (score, identity, camera, green / red borders when labels are known);
-//! "Evaluate split" with the CMC curve, rank-k, mAP and the score histograms; CSV and PNG export.
+//! "Evaluate split" (standard, cross-camera single-shot or the authors' protocol) with the CMC
+//! curve, rank-k, mAP (the authors' protocol: ± the spread over draws, same- / cross-camera
+//! rank-1) and the score histograms; CSV and PNG export.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,54 @@ enum GallerySel {
     Folder(PathBuf),
 }
 
+/// Which protocol "Evaluate split" asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum EvalChoice {
+    /// Market-style: every query against the whole gallery split.
+    #[default]
+    Standard,
+    /// Cross-camera single-shot gallery on the query / gallery split.
+    SingleShot,
+    /// The authors' test protocol (10 draws) over all test images.
+    Authors,
+}
+
+impl EvalChoice {
+    const ALL: [EvalChoice; 3] = [
+        EvalChoice::Standard,
+        EvalChoice::SingleShot,
+        EvalChoice::Authors,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            EvalChoice::Standard => "standard (Market)",
+            EvalChoice::SingleShot => "cross-camera single-shot",
+            EvalChoice::Authors => "authors' (test.lua, 10 draws)",
+        }
+    }
+
+    fn explanation(self) -> &'static str {
+        match self {
+            EvalChoice::Standard => "every query against the gallery split (Market protocol)",
+            EvalChoice::SingleShot => {
+                "queries against one gallery image per identity from another camera, 10 draws"
+            }
+            EvalChoice::Authors => {
+                "all test images: one gallery image per identity drawn from all its images, every other image a probe, 10 draws"
+            }
+        }
+    }
+
+    fn protocol(self) -> Protocol {
+        match self {
+            EvalChoice::Standard => Protocol::Standard,
+            EvalChoice::SingleShot => Protocol::paper_single_shot(0),
+            EvalChoice::Authors => Protocol::authors(0),
+        }
+    }
+}
+
 /// The Gallery view's runtime state.
 #[derive(Debug)]
 pub struct GalleryView {
@@ -34,6 +84,8 @@ pub struct GalleryView {
     dataset_root: Option<PathBuf>,
     ranking: Option<Arc<Ranking>>,
     evaluation: Option<Arc<Evaluation>>,
+    /// The protocol "Evaluate split" asks for.
+    eval_choice: EvalChoice,
     /// Thumbnail scale in the ranked grid.
     scale: f32,
 }
@@ -46,6 +98,7 @@ impl Default for GalleryView {
             dataset_root: None,
             ranking: None,
             evaluation: None,
+            eval_choice: EvalChoice::default(),
             scale: 0.75,
         }
     }
@@ -348,11 +401,14 @@ impl GalleryView {
 
     fn evaluation_panel(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>, out: &mut Vec<Action>) {
         ui.label(RichText::new("Evaluation").strong());
-        ui.label(
-            RichText::new("every query against the gallery split (Market protocol)")
-                .weak()
-                .small(),
-        );
+        egui::ComboBox::from_label("protocol")
+            .selected_text(self.eval_choice.name())
+            .show_ui(ui, |ui| {
+                for c in EvalChoice::ALL {
+                    ui.selectable_value(&mut self.eval_choice, c, c.name());
+                }
+            });
+        ui.label(RichText::new(self.eval_choice.explanation()).weak().small());
         let running = cx.jobs.is_running(JobKind::Evaluate);
         ui.horizontal(|ui| {
             let can = self.dataset_root.is_some() && !running;
@@ -363,7 +419,7 @@ impl GalleryView {
             {
                 out.push(Action::Send(Command::Evaluate {
                     dataset: root,
-                    protocol: Protocol::Standard,
+                    protocol: self.eval_choice.protocol(),
                     cancel: CancelToken::new(),
                 }));
             }
@@ -380,23 +436,45 @@ impl GalleryView {
                 .size(20.0)
                 .strong(),
         );
+        let a = e.authors.as_ref();
+        let spread =
+            |std: Option<f64>| std.map_or(String::new(), |s| format!(" ± {:.1}", s * 100.0));
         egui::Grid::new("rank-k").show(ui, |ui| {
-            for (k, v) in [(1, m.rank1), (5, m.rank5), (10, m.rank10), (20, m.rank20)] {
+            for (k, v, std) in [
+                (1, m.rank1, a.map(|a| a.rank1_std)),
+                (5, m.rank5, a.map(|a| a.rank5_std)),
+                (10, m.rank10, a.map(|a| a.rank10_std)),
+                (20, m.rank20, a.map(|a| a.rank20_std)),
+            ] {
                 ui.label(format!("rank-{k}"));
-                ui.label(format!("{:.1}%", v * 100.0));
+                ui.label(format!("{:.1}{}%", v * 100.0, spread(std)));
                 ui.end_row();
             }
         });
-        ui.label(
-            RichText::new(format!(
+        let summary = match a {
+            None => format!(
                 "{} queries, {} gallery images, {:.1} s",
                 m.queries,
                 m.gallery,
                 e.millis / 1000.0
-            ))
-            .weak()
-            .small(),
-        );
+            ),
+            Some(a) => {
+                let r1 = |r: Option<f64>| r.map_or("n/a".into(), |r| format!("{:.1}%", r * 100.0));
+                format!(
+                    "authors' protocol, mean ± std over {} draws (mAP ± {:.1}); {} probes per draw against {} identities; rank-1 same-camera {} ({}), cross-camera {} ({}); {:.1} s",
+                    a.draws,
+                    a.map_std * 100.0,
+                    a.probes_per_draw,
+                    a.identities,
+                    r1(a.rank1_same_camera),
+                    a.same_camera_probes,
+                    r1(a.rank1_cross_camera),
+                    a.cross_camera_probes,
+                    e.millis / 1000.0
+                )
+            }
+        };
+        ui.label(RichText::new(summary).weak().small());
         ui.label("CMC");
         let cmc: PlotPoints = m
             .cmc

@@ -7,10 +7,12 @@ use std::time::Instant;
 use burn::tensor::Device;
 
 use super::cache::{FeatureCache, FileStamp, cache_path};
-use super::score::{FeatureBank, ScoreError, features, score_matrix, score_query};
+use super::score::{FeatureBank, ScoreError, features, score_matrix, score_pairs, score_query};
 use crate::data::crops::{CropCache, to_input};
 use crate::data::layout::{DatasetError, Split, scan};
-use crate::eval::{EvalError, Labels, Protocol, evaluate};
+use crate::eval::{
+    EvalError, Labels, Protocol, authors_draws, authors_pairs, evaluate, evaluate_authors,
+};
 use crate::model::ModelConfig;
 use crate::model::XCorrNet;
 use crate::protocol::{CancelToken, Evaluation, RankedEntry, Ranking};
@@ -283,7 +285,8 @@ pub fn rank_gallery(
     })
 }
 
-/// Evaluate a labelled dataset: its query split against its gallery split.
+/// Evaluate a labelled dataset. Standard and single-shot protocols: its query split against its
+/// gallery split. The authors' protocol: see [`evaluate_authors_dataset`].
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_dataset(
     net: &XCorrNet,
@@ -295,6 +298,10 @@ pub fn evaluate_dataset(
     progress: StageProgress<'_>,
     cancel: &CancelToken,
 ) -> Result<Evaluation, JobError> {
+    if let Protocol::Authors { draws, seed } = *protocol {
+        let run = AuthorsRun { draws, seed };
+        return evaluate_authors_dataset(net, config, root, run, cache, device, progress, cancel);
+    }
     let start = Instant::now();
     let ds = scan(root, None)?;
     let pick = |split: Split| -> Vec<(PathBuf, Labels)> {
@@ -318,7 +325,7 @@ pub fn evaluate_dataset(
     let gallery = pick(Split::Gallery);
     if queries.is_empty() || gallery.is_empty() {
         return Err(JobError::Input(format!(
-            "{}: evaluation needs labelled query/ and bounding_box_test/ folders (found {} queries, {} gallery images)",
+            "{}: evaluation needs labelled query/ and bounding_box_test/ folders (found {} queries, {} gallery images; the authors' protocol also evaluates layouts without a split)",
             root.display(),
             queries.len(),
             gallery.len()
@@ -363,6 +370,119 @@ pub fn evaluate_dataset(
     Ok(Evaluation {
         dataset: root.to_path_buf(),
         metrics,
+        authors: None,
+        same_scores,
+        different_scores,
+        millis: start.elapsed().as_secs_f64() * 1e3,
+    })
+}
+
+/// Draws and seed of an authors'-protocol run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthorsRun {
+    /// Number of draws (at least 1).
+    pub draws: usize,
+    /// Seed of the draws.
+    pub seed: u64,
+}
+
+/// The test images of a dataset for the authors' protocol, with their labels: the query and
+/// gallery splits pooled when the layout has them, else every labelled image of a layout
+/// without splits (one folder per identity, cam_a / cam_b, one folder of Market names). Junk is
+/// left out; the training split never takes part.
+pub fn authors_test_files(root: &Path) -> Result<(Vec<(PathBuf, Labels)>, Skips), JobError> {
+    let ds = scan(root, None)?;
+    let has_split = ds
+        .samples
+        .iter()
+        .any(|s| matches!(s.split, Split::Query | Split::Gallery));
+    let files: Vec<(PathBuf, Labels)> = ds
+        .samples
+        .iter()
+        .filter(|s| {
+            if has_split {
+                matches!(s.split, Split::Query | Split::Gallery)
+            } else {
+                s.split == Split::Unsplit
+            }
+        })
+        .filter_map(|s| {
+            let identity = s.identity.filter(|&i| i >= 0)?;
+            Some((s.path.clone(), Labels::new(identity, s.camera)))
+        })
+        .collect();
+    if files.is_empty() {
+        return Err(JobError::Input(format!(
+            "{}: no labelled test images (the authors' protocol uses query/ + bounding_box_test/, or every image of a layout without splits)",
+            root.display()
+        )));
+    }
+    Ok((
+        files,
+        ds.skipped.into_iter().map(|s| (s.path, s.reason)).collect(),
+    ))
+}
+
+/// The authors' protocol on a dataset ([`crate::eval::authors`]): the test images of
+/// [`authors_test_files`], trunk features once per image (through the cache when given), the
+/// galleries drawn, and only the needed (probe, gallery) pairs scored, each once over all draws.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_authors_dataset(
+    net: &XCorrNet,
+    config: &ModelConfig,
+    root: &Path,
+    run: AuthorsRun,
+    cache: Option<&CacheSpec>,
+    device: &Device,
+    progress: StageProgress<'_>,
+    cancel: &CancelToken,
+) -> Result<Evaluation, JobError> {
+    let start = Instant::now();
+    if run.draws == 0 {
+        return Err(EvalError::NoDraws.into());
+    }
+    let (files, _) = authors_test_files(root)?;
+    let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
+    let encoded = match cache {
+        Some(spec) => encode_files_cached(net, config, &paths, spec, device, progress, cancel)?,
+        None => encode_files(net, config, &paths, device, progress, cancel)?,
+    };
+    // Indices from here on are positions in the bank (`encoded.kept` maps them to `files`).
+    let labels: Vec<Labels> = encoded.kept.iter().map(|&i| files[i].1).collect();
+    let in_root = |e: EvalError| JobError::Input(format!("{}: {e}", root.display()));
+    let draws = authors_draws(&labels, run.draws, run.seed).map_err(in_root)?;
+    let pairs = authors_pairs(&labels, &draws);
+    let scores = score_pairs(
+        net,
+        &encoded.bank,
+        &pairs,
+        PAIR_BATCH,
+        device,
+        &|d, t| progress("scoring pairs", d, t),
+        cancel,
+    )?;
+    // `pairs` is sorted: a binary search finds each score.
+    let lookup = |p: usize, g: usize| {
+        pairs
+            .binary_search(&(p, g))
+            .ok()
+            .and_then(|k| scores.get(k).copied())
+            .unwrap_or(f32::NAN)
+    };
+    let authors = evaluate_authors(&labels, &draws, lookup).map_err(in_root)?;
+    let (mut same_scores, mut different_scores) = (Vec::new(), Vec::new());
+    for (k, (&(p, g), &s)) in pairs.iter().zip(&scores).enumerate() {
+        if labels[p].identity == labels[g].identity {
+            same_scores.push(s);
+        } else if k % 7 == 0 {
+            // Every 7th non-matching pair, as in the standard evaluation.
+            different_scores.push(s);
+        }
+    }
+    Ok(Evaluation {
+        dataset: root.to_path_buf(),
+        metrics: authors.mean.clone(),
+        authors: Some(authors),
         same_scores,
         different_scores,
         millis: start.elapsed().as_secs_f64() * 1e3,

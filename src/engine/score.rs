@@ -22,7 +22,10 @@ pub enum ScoreError {
     Cancelled,
     #[error("reading results back from the device failed: {0}")]
     Device(String),
-    /// A pair scored NaN or infinity (`query` / `gallery` index the banks).
+    #[error("pair ({a}, {b}) names an image outside the {len} images of the feature bank")]
+    OutOfRange { a: usize, b: usize, len: usize },
+    /// A pair scored NaN or infinity (`query` / `gallery` index the banks, or for
+    /// [`score_pairs`] the bank's first / second image).
     #[error(
         "the model gave a non-finite score ({value}) for query {query} against gallery image {gallery}: its weights or the image features are not finite numbers"
     )]
@@ -57,6 +60,18 @@ impl FeatureBank {
     pub fn get(&self, i: usize) -> &[f32] {
         let per: usize = self.shape.iter().product();
         &self.values[i * per..(i + 1) * per]
+    }
+
+    /// Images `indices` (in that order) as a tensor `[n, C, H, W]`; indices checked by the caller.
+    fn gather(&self, indices: impl Iterator<Item = usize>, device: &Device) -> Tensor<4> {
+        let per: usize = self.shape.iter().product();
+        let [c, h, w] = self.shape;
+        let mut data = Vec::new();
+        for i in indices {
+            data.extend_from_slice(&self.values[i * per..(i + 1) * per]);
+        }
+        let n = data.len().checked_div(per).unwrap_or(0);
+        Tensor::from_data(TensorData::new(data, [n, c, h, w]), device)
     }
 
     /// Images `range` as a tensor `[n, C, H, W]`.
@@ -159,4 +174,48 @@ pub fn score_matrix(
         progress(q + 1, queries.len());
     }
     Ok(out)
+}
+
+/// p(same) of arbitrary pairs of images of one bank, `batch` pairs at a time: `pairs[k] = (a, b)`
+/// puts image `a` in the network's first branch and image `b` in the second. Returns
+/// `[pairs.len()]` scores in the order of `pairs`. For protocols that need a sparse set of pairs
+/// (the authors' protocol: [`crate::eval::authors_pairs`]).
+///
+/// # Errors
+/// [`ScoreError::OutOfRange`] when a pair names an image the bank does not hold (checked before
+/// any work), [`ScoreError::Cancelled`], [`ScoreError::Device`].
+pub fn score_pairs(
+    net: &XCorrNet,
+    bank: &FeatureBank,
+    pairs: &[(usize, usize)],
+    batch: usize,
+    device: &Device,
+    progress: Progress<'_>,
+    cancel: &CancelToken,
+) -> Result<Vec<f32>, ScoreError> {
+    let len = bank.len();
+    if let Some(&(a, b)) = pairs.iter().find(|&&(a, b)| a >= len || b >= len) {
+        return Err(ScoreError::OutOfRange { a, b, len });
+    }
+    let batch = batch.max(1);
+    let mut scores = Vec::with_capacity(pairs.len());
+    for chunk in pairs.chunks(batch) {
+        if cancel.is_cancelled() {
+            return Err(ScoreError::Cancelled);
+        }
+        let a = bank.gather(chunk.iter().map(|p| p.0), device); // [n, C, H, W]
+        let b = bank.gather(chunk.iter().map(|p| p.1), device); // [n, C, H, W]
+        let batch_scores = p_same(net.forward_features(a, b)).map_err(ScoreError::Device)?;
+        if let Some((i, value)) = first_non_finite(&batch_scores) {
+            let (query, gallery) = chunk[i];
+            return Err(ScoreError::NotFinite {
+                query,
+                gallery,
+                value,
+            });
+        }
+        scores.extend(batch_scores);
+        progress(scores.len(), pairs.len());
+    }
+    Ok(scores)
 }

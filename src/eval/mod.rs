@@ -1,8 +1,17 @@
 //! Evaluation: ranking protocols, CMC and mAP.
 //!
-//! Plain numbers only (no Burn): the caller scores every (query, gallery) pair with the network,
-//! hands the `[queries x gallery]` score matrix (p(same), higher is more similar) and the labels of
-//! both sides to [`evaluate`], and gets [`Metrics`] back.
+//! Plain numbers only (no Burn): the caller scores (query, gallery) pairs with the network and
+//! hands the scores (p(same), higher is more similar) and the labels to this module.
+//!
+//! Three protocols:
+//! - [`Protocol::Standard`] (Market-1501 style, the field's): a `[queries x gallery]` score matrix
+//!   of a query / gallery split, through [`evaluate`];
+//! - [`Protocol::SingleShot`]: a cross-camera single-shot gallery over the same Market-style
+//!   query / gallery split (NOT the paper's protocol), through [`evaluate`];
+//! - [`Protocol::Authors`]: the authors' CUHK03 test protocol (their `test.lua`, the protocol of
+//!   the paper's numbers) over ONE set of test images, through [`authors_draws`],
+//!   [`authors_pairs`] and [`evaluate_authors`] (see [`authors`] for the details), or through
+//!   [`evaluate`] with a square all-against-all matrix.
 //!
 //! # The standard protocol (Market-1501 style), [`Protocol::Standard`]
 //! For each query the whole gallery is ranked by score, best first ([`rank_order`]). Then:
@@ -22,20 +31,34 @@
 //! the sort algorithm. NaN scores rank below every number (even `-inf`), ties among NaNs again by
 //! gallery index. `-0.0` and `0.0` are equal.
 //!
-//! # The paper's CUHK03 single-shot protocol, [`Protocol::SingleShot`]
-//! For each of `draws` seeded draws ([`rand_chacha::ChaCha8Rng`] from `seed`), one gallery image
-//! is kept per identity (see [`single_shot_gallery`]): chosen uniformly among that identity's
-//! non-junk images taken by a camera other than the query's when there is one, among all of its
-//! non-junk images otherwise. The draw is shared by all queries of the same camera. The
-//! same-camera filter above is then applied, and CMC and mAP are computed as in the standard
-//! protocol; both are averaged over draws. There `K = min(50, number of gallery identities)`.
-//! Distractors (identity `0`) form one identity like any other.
+//! # Cross-camera single-shot gallery on a query / gallery split, [`Protocol::SingleShot`]
+//! Not the paper's protocol (that is [`Protocol::Authors`]): the queries of a Market-style split
+//! are ranked against a gallery of ONE image per identity taken from the gallery split, drawn to
+//! come from another camera than the query's. For each of `draws` seeded draws
+//! ([`rand_chacha::ChaCha8Rng`] from `seed`), one gallery image is kept per identity (see
+//! [`single_shot_gallery`]): chosen uniformly among that identity's non-junk images taken by a
+//! camera other than the query's when there is one, among all of its non-junk images otherwise.
+//! The draw is shared by all queries of the same camera. The same-camera filter above is then
+//! applied, and CMC and mAP are computed as in the standard protocol; both are averaged over
+//! draws. There `K = min(50, number of gallery identities)`. Distractors (identity `0`) form one
+//! identity like any other.
+//!
+//! # The authors' protocol, [`Protocol::Authors`]
+//! Per draw, one gallery image per test identity chosen at random among ALL its images (either
+//! camera); every other test image is a probe ranked against those; rank-k and mAP (`1 / rank`,
+//! one true match) per draw, averaged over draws, with the spread over draws and rank-1 of the
+//! same-camera and cross-camera probes apart ([`AuthorsMetrics`]). Junk (negative identities)
+//! is left out entirely; distractors (identity `0`) are one ordinary identity.
 
+pub mod authors;
 mod ranking;
 mod single_shot;
 
 use serde::{Deserialize, Serialize};
 
+pub use authors::{
+    AuthorsDraw, AuthorsMetrics, DrawMetrics, authors_draws, authors_pairs, evaluate_authors,
+};
 pub use ranking::{
     QueryOutcome, average_precision, compare_ranked, evaluate_query, first_match_rank, rank_order,
     ranked_hits,
@@ -54,7 +77,8 @@ pub const fn is_junk_identity(identity: i64) -> bool {
 pub const DISTRACTOR_IDENTITY: i64 = 0;
 /// Longest CMC curve reported.
 pub const CMC_MAX_RANK: usize = 50;
-/// Number of draws of the paper's CUHK03 single-shot protocol.
+/// Number of draws of the authors' CUHK03 test protocol (their `test.lua`), also the default of
+/// the cross-camera single-shot protocol.
 pub const PAPER_DRAWS: usize = 10;
 
 /// What is known about one image: who and which camera.
@@ -102,9 +126,19 @@ pub enum Protocol {
     /// Market-1501 style: the whole gallery, all matches count.
     #[default]
     Standard,
-    /// CUHK03 single-shot: one gallery image per identity, averaged over seeded draws.
+    /// Cross-camera single-shot gallery over a Market-style query / gallery split: one gallery
+    /// image per identity, from another camera than the query's, averaged over seeded draws.
+    /// Not the paper's protocol (that is [`Protocol::Authors`]).
     SingleShot {
-        /// Number of random draws (the paper uses 10).
+        /// Number of random draws.
+        draws: usize,
+        /// Seed of the draws.
+        seed: u64,
+    },
+    /// The authors' CUHK03 test protocol (their `test.lua`): all test images pooled, one gallery
+    /// image per identity drawn from all its images, every other image a probe; see [`authors`].
+    Authors {
+        /// Number of random draws (the authors use 10).
         draws: usize,
         /// Seed of the draws.
         seed: u64,
@@ -112,9 +146,18 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// The paper's CUHK03 protocol: single-shot, [`PAPER_DRAWS`] draws.
+    /// The cross-camera single-shot protocol with [`PAPER_DRAWS`] draws. (The name is
+    /// historical: the paper's protocol is [`Protocol::authors`].)
     pub const fn paper_single_shot(seed: u64) -> Self {
         Protocol::SingleShot {
+            draws: PAPER_DRAWS,
+            seed,
+        }
+    }
+
+    /// The authors' test protocol with their [`PAPER_DRAWS`] draws.
+    pub const fn authors(seed: u64) -> Self {
+        Protocol::Authors {
             draws: PAPER_DRAWS,
             seed,
         }
@@ -125,7 +168,7 @@ impl Protocol {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// CMC curve: `cmc[k - 1]` = fraction of evaluated queries with a correct match at rank `<= k`.
-    /// Length `min(50, gallery size)` (single-shot: `min(50, gallery identities)`).
+    /// Length `min(50, gallery size)` (single-shot and authors': `min(50, gallery identities)`).
     pub cmc: Vec<f64>,
     /// CMC at rank 1.
     pub rank1: f64,
@@ -205,9 +248,25 @@ pub enum EvalError {
     /// No gallery image given.
     #[error("empty gallery")]
     EmptyGallery,
-    /// Single-shot protocol with zero draws.
-    #[error("the single-shot protocol needs at least one draw")]
+    /// A drawn protocol (single-shot, authors') with zero draws.
+    #[error("the protocol needs at least one draw (0 given)")]
     NoDraws,
+    /// Authors' protocol: no identity has a gallery image and a probe.
+    #[error(
+        "no identity has two images: the authors' protocol needs a gallery image and a probe per identity"
+    )]
+    NoProbes,
+    /// Authors' protocol: a draw is not one gallery image per identity of the labels.
+    #[error("draw {draw} is not one gallery image per identity of the test images")]
+    BadDraw {
+        /// Index of the draw.
+        draw: usize,
+    },
+    /// Authors' protocol through [`evaluate`] without one set of test images on both sides.
+    #[error(
+        "the authors' protocol ranks one set of test images against itself: give the same labels as queries and gallery"
+    )]
+    NotOneSet,
     /// Every query was skipped: none has a valid match in the gallery.
     #[error("no query has a valid match in the gallery ({skipped} skipped)")]
     NoValidQueries {
@@ -223,8 +282,11 @@ pub enum EvalError {
 ///
 /// # Errors
 /// [`EvalError::ShapeMismatch`] when `scores.len() != query.len() * gallery.len()`, empty
-/// inputs, zero single-shot draws, and [`EvalError::NoValidQueries`] when every query is
-/// skipped.
+/// inputs, zero draws, and [`EvalError::NoValidQueries`] when every query is skipped. For
+/// [`Protocol::Authors`], `query` and `gallery` must be the same labels (one set of test images,
+/// `scores[p * n + g]` = probe `p` against gallery image `g`; the diagonal is never read), else
+/// [`EvalError::NotOneSet`]; the errors of [`authors_draws`] / [`evaluate_authors`] apply, and
+/// only the means are returned (call those functions for the spread and the camera split).
 pub fn evaluate(
     scores: &[f32],
     query: &[Labels],
@@ -249,6 +311,15 @@ pub fn evaluate(
         Protocol::Standard => ranking::evaluate_standard(scores, query, gallery),
         Protocol::SingleShot { draws, seed } => {
             single_shot::evaluate_single_shot(scores, query, gallery, draws, seed)
+        }
+        Protocol::Authors { draws, seed } => {
+            if query != gallery {
+                return Err(EvalError::NotOneSet);
+            }
+            let n = gallery.len();
+            let drawn = authors_draws(query, draws, seed)?;
+            let lookup = |p: usize, g: usize| scores.get(p * n + g).copied().unwrap_or(f32::NAN);
+            Ok(evaluate_authors(query, &drawn, lookup)?.mean)
         }
     }
 }

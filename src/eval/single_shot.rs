@@ -1,5 +1,6 @@
-//! The paper's CUHK03 single-shot protocol: one gallery image per identity, averaged over seeded
-//! draws.
+//! Cross-camera single-shot gallery over a Market-style query / gallery split: one gallery image
+//! per identity (from another camera than the query's when it has one), averaged over seeded
+//! draws. Not the paper's protocol: that is [`super::authors`].
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
