@@ -574,6 +574,20 @@ mod tests {
     }
 
     #[test]
+    fn each_evaluation_choice_sends_its_protocol() {
+        let sent: Vec<Protocol> = EvalChoice::ALL.iter().map(|c| c.protocol()).collect();
+        let (draws, seed) = (crate::eval::PAPER_DRAWS, 0);
+        assert_eq!(
+            sent,
+            [
+                Protocol::Standard,
+                Protocol::SingleShot { draws, seed },
+                Protocol::Authors { draws, seed }
+            ]
+        );
+    }
+
+    #[test]
     fn market_names_give_query_labels() {
         assert_eq!(
             labels_from_name(Path::new("/x/0012_c3s1_000001_00.jpg")),
