@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -320,11 +322,10 @@ fn layout_names_round_trip() {
 /// The real CUHK03-NP copy in the shared folder, when this machine has it.
 #[test]
 fn real_cuhk03_when_present() {
-    let root = Path::new("/work/shared/data/cuhk03");
-    if !root.is_dir() {
-        eprintln!("skipping: {} is absent", root.display());
+    let Some(root) = common::shared_path("data/cuhk03") else {
         return;
-    }
+    };
+    let root = root.as_path();
     let ds = scan(root, None).unwrap();
     assert_eq!(ds.layout, LayoutKind::Market);
     for (folder, split) in [

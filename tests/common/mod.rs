@@ -7,12 +7,62 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// `../shared` beside the checkout (or `$REID_SHARED_DIR`), if present.
-pub fn shared_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("REID_SHARED_DIR")
+/// Whether the environment variable `name` asks for something (set, not empty, not "0").
+pub fn required(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The skip policy of every test that needs something outside the repository. On a developer's
+/// machine the test skips: the reason goes straight to the process's stdout, so it shows in
+/// `cargo test` output even when the test passes (println! would be captured with the test's
+/// output and hidden). When `var` is set (CI sets `REQUIRE_SHARED=1`, `REQUIRE_GPU=1`,
+/// `REQUIRE_DISPLAY=1`), a skip is a failure: this panics with the reason.
+pub fn skip(var: &str, reason: &str) {
+    if required(var) {
+        panic!("{reason}; {var} is set, so this test may not skip");
+    }
+    use std::io::Write;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "skipped {test}: {reason} (set {var}=1 to make this a failure)"
+    );
+    let _ = out.flush();
+}
+
+/// `../shared` beside the checkout, or `$REID_SHARED_DIR`, whether or not it exists.
+pub fn shared_root() -> PathBuf {
+    std::env::var_os("REID_SHARED_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+}
+
+/// The shared folder, if present (no skip policy: see [`shared_path`]).
+pub fn shared_dir() -> Option<PathBuf> {
+    let dir = shared_root();
     dir.exists().then_some(dir)
+}
+
+/// `relative` inside the shared folder (e.g. `data/cuhk03`, `golden`) when it exists; else the
+/// test skips with the reason printed, or fails under `REQUIRE_SHARED` (see [`skip`]).
+pub fn shared_path(relative: &str) -> Option<PathBuf> {
+    let path = shared_root().join(relative);
+    if path.exists() {
+        return Some(path);
+    }
+    skip(
+        "REQUIRE_SHARED",
+        &format!(
+            "{} is absent (research data kept outside the repository: ../shared beside the \
+             checkout, or $REID_SHARED_DIR)",
+            path.display()
+        ),
+    );
+    None
 }
 
 /// A golden case: (x, y, out, x dims).
@@ -46,15 +96,8 @@ fn read_shape(path: &Path) -> [usize; 4] {
 
 /// Load a golden case, or print why it is skipped and return None.
 pub fn golden(case: &str) -> Option<Golden> {
-    let Some(dir) = shared_dir()
-        .map(|d| d.join("golden"))
-        .filter(|d| d.exists())
-    else {
-        eprintln!(
-            "skipped: ../shared/golden is absent (golden vectors are not shipped with the repo)"
-        );
-        return None;
-    };
+    // Golden vectors are not shipped with the repository.
+    let dir = shared_path("golden")?;
     let p = |suffix: &str, ext: &str| dir.join(format!("{case}_{suffix}.{ext}"));
     Some(Golden {
         x: read_f32(&p("x", "f32")),
@@ -119,7 +162,8 @@ pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.try_into_vec_as::<f32>().expect("read back")
 }
 
-/// A wgpu device when an adapter exists (software adapters included), else None with a notice.
+/// A wgpu device when an adapter exists (software adapters included), else None: the test
+/// skips with the reason printed, or fails under `REQUIRE_GPU` (see [`skip`]).
 pub fn gpu_device() -> Option<Device> {
     match reid_explorer::backend::select(reid_explorer::backend::BackendChoice::Gpu) {
         Ok(d) => {
@@ -127,7 +171,7 @@ pub fn gpu_device() -> Option<Device> {
             Some(d.device)
         }
         Err(e) => {
-            eprintln!("skipped gpu parity: {e}");
+            skip("REQUIRE_GPU", &format!("no wgpu adapter: {e}"));
             None
         }
     }
