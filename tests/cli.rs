@@ -294,12 +294,41 @@ fn ctrl_c_stops_training_with_a_checkpoint_that_resumes() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn train");
+    // The child's output is read on threads and waited on with a deadline: a run that hangs
+    // fails the test instead of blocking it forever.
     let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text);
+        text
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    // The next line, None at the end of the output; kills the child and fails past the deadline.
+    let next_line = |child: &mut std::process::Child| -> Option<String> {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => Some(line),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("train did not finish within 300 s");
+            }
+        }
+    };
     // Wait for two steps, then press Ctrl-C.
     let mut steps = 0;
-    for line in lines.by_ref() {
-        if line.expect("line").contains("\"event\":\"step\"") {
+    while let Some(line) = next_line(&mut child) {
+        if line.contains("\"event\":\"step\"") {
             steps += 1;
             if steps == 2 {
                 break;
@@ -309,9 +338,13 @@ fn ctrl_c_stops_training_with_a_checkpoint_that_resumes() {
     assert_eq!(steps, 2, "training printed no steps");
     // SAFETY: sending SIGINT to our own child process.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let mut rest = Vec::new();
+    while let Some(line) = next_line(&mut child) {
+        rest.push(line);
+    }
     let status = child.wait().expect("wait");
-    assert!(status.success(), "exit status {status:?}");
+    let errors = errors.join().unwrap_or_default();
+    assert!(status.success(), "exit status {status:?}: {errors}");
     let cancelled = rest
         .iter()
         .find(|l| l.contains("\"event\":\"cancelled\""))

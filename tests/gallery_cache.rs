@@ -110,10 +110,29 @@ fn cached_features_give_the_same_ranking_and_skip_the_trunk() {
     let b: Vec<_> = fresh.entries.iter().map(|e| e.score).collect();
     assert_eq!(a, b);
 
-    // A damaged cache file is ignored and rebuilt.
+    // A damaged cache file is ignored and rebuilt: every image's features are computed again,
+    // the ranking is the uncached one (paths and scores), and the rebuilt file serves the next
+    // query.
     std::fs::write(&file, b"garbage").expect("write");
-    let again = rank(Some(&spec), &|_, _, _| {});
-    assert_eq!(again.entries.len(), 6);
+    let mut again = None;
+    let stages = stages_seen(|p| again = Some(rank(Some(&spec), p)));
+    let decoded = stages
+        .iter()
+        .filter(|(s, _)| *s == "decoding")
+        .map(|(_, d)| *d)
+        .max();
+    assert_eq!(decoded, Some(6), "all recomputed: {stages:?}");
+    let scored = |r: &reid_explorer::protocol::Ranking| -> Vec<(PathBuf, f32)> {
+        r.entries.iter().map(|e| (e.path.clone(), e.score)).collect()
+    };
+    assert_eq!(scored(&again.expect("rebuilt")), scored(&fresh));
+    let mut reused = None;
+    let stages = stages_seen(|p| reused = Some(rank(Some(&spec), p)));
+    assert!(
+        !stages.iter().any(|(s, _)| *s == "decoding"),
+        "the rebuilt cache is used: {stages:?}"
+    );
+    assert_eq!(scored(&reused.expect("reused")), scored(&fresh));
 }
 
 #[test]
