@@ -56,10 +56,7 @@ fn check_card(model: &str, m: &Value) {
         assert!(!text(m, key).is_empty(), "{key}");
     }
     let tolerance = number(m, "tolerance_points");
-    assert!(
-        tolerance > 0.0 && tolerance <= 2.0,
-        "tolerance {tolerance}"
-    );
+    assert!(tolerance > 0.0 && tolerance <= 2.0, "tolerance {tolerance}");
     let card = std::fs::read_to_string(repo().join(model).join("README.md")).unwrap();
     for key in ["rank1", "map"] {
         let quoted = format!("{:.1}%", 100.0 * number(m, key));
@@ -180,7 +177,12 @@ fn cuhk03_model_reproduces_its_card_on_the_test_split() {
     let subset = &m["test_subset"];
     if common::required("REID_FULL_EVAL") || subset.is_null() {
         let measured = evaluate(&model, &root);
-        check("models/cuhk03 on the CUHK03 test split", measured, &m, tolerance);
+        check(
+            "models/cuhk03 on the CUHK03 test split",
+            measured,
+            &m,
+            tolerance,
+        );
         return;
     }
     let every = subset["every"].as_u64().expect("test_subset.every") as usize;
@@ -188,7 +190,9 @@ fn cuhk03_model_reproduces_its_card_on_the_test_split() {
     let files = query_subset(&root, every, tmp.path());
     assert_eq!(
         files as u64,
-        subset["query_files"].as_u64().expect("test_subset.query_files")
+        subset["query_files"]
+            .as_u64()
+            .expect("test_subset.query_files")
     );
     let measured = evaluate(&model, tmp.path());
     check(

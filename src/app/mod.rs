@@ -15,6 +15,7 @@ mod features;
 mod gallery;
 mod jobs;
 mod prompt;
+mod smoke;
 pub mod state;
 mod train_form;
 mod training;
@@ -421,10 +422,26 @@ pub fn run(app_options: AppOptions) -> anyhow::Result<()> {
             .with_drag_and_drop(true),
         ..Default::default()
     };
+    // CI's window check (REID_SCREENSHOT / REID_EXIT_AFTER_FRAMES, see smoke.rs).
+    let smoke = smoke::SmokeRequest::from_env()?;
+    let failure: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    let report = Arc::clone(&failure);
     eframe::run_native(
         APP_NAME,
         options,
-        Box::new(move |cc| Ok(Box::new(ExplorerApp::new(cc, app_options)))),
+        Box::new(move |cc| {
+            let app = ExplorerApp::new(cc, app_options);
+            Ok(match smoke {
+                Some(request) => {
+                    Box::new(smoke::SmokeApp::new(app, request, report)) as Box<dyn eframe::App>
+                }
+                None => Box::new(app),
+            })
+        }),
     )
-    .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
+    .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))?;
+    match failure.lock().ok().and_then(|mut f| f.take()) {
+        Some(why) => anyhow::bail!("{why}"),
+        None => Ok(()),
+    }
 }

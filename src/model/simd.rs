@@ -554,3 +554,16 @@ fn fma_burst(isa: Isa, seed: f32) -> (f64, f32) {
         }
     }
 }
+
+#[cfg(test)]
+mod checks {
+    /// `.ci/run` runs the kernels' unit tests a second time from a build with debug assertions
+    /// (`REID_EXPECT_DEBUG_ASSERTIONS=1`): this proves the flag reached that build.
+    #[test]
+    #[allow(clippy::assertions_on_constants)] // constant per build: which build is the question
+    fn debug_assertions_are_on_when_expected() {
+        if std::env::var_os("REID_EXPECT_DEBUG_ASSERTIONS").is_some() {
+            assert!(cfg!(debug_assertions), "this build has no debug assertions");
+        }
+    }
+}
