@@ -14,13 +14,13 @@ declare -A runs=(
   [torch-init-unit-input]="--lr 0.01 --dampening 0 --positives cross-camera --init torch --input-norm none"
   [authors]="--lr 0.05 --dampening 0.9 --positives all --init torch --input-norm none"
 )
-for name in old dampening positives-all torch-init-unit-input authors; do
+for name in old authors positives-all dampening torch-init-unit-input; do
   out="$root/$name"
   if [ -f "$out/.done" ]; then continue; fi
   mode=(--overwrite); [ -d "$out/checkpoint" ] && mode=(--resume)
   # shellcheck disable=SC2086
   if [ "${mode[0]}" = --resume ]; then
-    "$bin" train --backend cpu --out "$out" --resume --json > "$out.resume.log" 2>&1
+    "$bin" train --backend cpu --out "$out" --resume --max-steps "$steps" --validate-every "$steps" --json > "$out.resume.log" 2>&1
   else
     "$bin" "${common[@]}" --out "$out" ${runs[$name]} "${mode[@]}" > "$out.log" 2>&1
   fi

@@ -123,7 +123,10 @@ fn cached_features_give_the_same_ranking_and_skip_the_trunk() {
         .max();
     assert_eq!(decoded, Some(6), "all recomputed: {stages:?}");
     let scored = |r: &reid_explorer::protocol::Ranking| -> Vec<(PathBuf, f32)> {
-        r.entries.iter().map(|e| (e.path.clone(), e.score)).collect()
+        r.entries
+            .iter()
+            .map(|e| (e.path.clone(), e.score))
+            .collect()
     };
     assert_eq!(scored(&again.expect("rebuilt")), scored(&fresh));
     let mut reused = None;

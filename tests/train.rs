@@ -11,10 +11,10 @@ use reid_explorer::data::synth::{SynthConfig, generate};
 use reid_explorer::model::infer::pair_probabilities;
 use reid_explorer::model::io::load_model;
 use reid_explorer::protocol::TrainEvent;
+use reid_explorer::train::checkpoint::stored_config;
 use reid_explorer::train::checkpoint::{
     CHECKPOINT_DIR, HISTORY_FILE, has_checkpoint, read_checkpoint,
 };
-use reid_explorer::train::checkpoint::stored_config;
 use reid_explorer::train::config::{InputNorm, Positives};
 use reid_explorer::train::{Outcome, StartMode, TrainConfig, TrainControl, TrainError, train};
 

@@ -119,9 +119,11 @@ fn resume_writes_to_the_given_folder_and_refuses_changed_settings() {
     };
     let (r, events) = run(&longer, StartMode::Resume);
     assert_eq!(r.expect("longer"), Outcome::Finished { step: 5 });
-    assert!(events.iter().any(
-        |e| matches!(e, TrainEvent::Notice { message } if message.contains("epochs"))
-    ));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, TrainEvent::Notice { message } if message.contains("epochs")))
+    );
 }
 
 /// Item 2: a new run never replaces a model silently; a resume needs a checkpoint.
@@ -256,8 +258,12 @@ fn history_is_stored_once_and_old_folders_still_resume() {
     run(&config(&data, &out, 2), StartMode::New)
         .0
         .expect("train");
-    let state = std::fs::read_to_string(out.join(CHECKPOINT_DIR).join("state.json")).expect("state");
-    assert!(!state.contains("\"steps\""), "state.json embeds the history");
+    let state =
+        std::fs::read_to_string(out.join(CHECKPOINT_DIR).join("state.json")).expect("state");
+    assert!(
+        !state.contains("\"steps\""),
+        "state.json embeds the history"
+    );
     let history = std::fs::read_to_string(out.join(HISTORY_FILE)).expect("history");
     assert!(!history.contains("\n "), "history.json is compact");
     // An older folder: history inside state.json, no history.json.
@@ -283,7 +289,11 @@ fn history_is_stored_once_and_old_folders_still_resume() {
     let mut extra = extra;
     extra["step"] = serde_json::json!(4);
     h["steps"].as_array_mut().expect("array").push(extra);
-    std::fs::write(out.join(HISTORY_FILE), serde_json::to_vec(&h).expect("json")).expect("w");
+    std::fs::write(
+        out.join(HISTORY_FILE),
+        serde_json::to_vec(&h).expect("json"),
+    )
+    .expect("w");
     let ck = read_checkpoint(&out, &Device::flex()).expect("checkpoint");
     assert_eq!(ck.state.history.steps.len(), 3);
 }
@@ -319,7 +329,11 @@ fn reuse_batching_resumes_exactly_and_the_authors_copies_train() {
     assert_eq!(r.expect("resume"), Outcome::Finished { step: 3 });
     let mut joined = losses(&first);
     joined.extend(losses(&second));
-    assert_eq!(joined, losses(&all), "a resumed reuse run repeats the straight one");
+    assert_eq!(
+        joined,
+        losses(&all),
+        "a resumed reuse run repeats the straight one"
+    );
 
     let authors = TrainConfig {
         augmentation: Augmentation::Authors,

@@ -189,10 +189,7 @@ fn choice<T: PartialEq + Copy>(
     options: &[(T, &str, &str)],
 ) {
     ui.label(label);
-    let current = options
-        .iter()
-        .find(|o| o.0 == *value)
-        .map_or("?", |o| o.1);
+    let current = options.iter().find(|o| o.0 == *value).map_or("?", |o| o.1);
     egui::ComboBox::from_id_salt(label)
         .selected_text(current)
         .show_ui(ui, |ui| {
@@ -216,7 +213,11 @@ fn recipe(ui: &mut egui::Ui, c: &mut TrainConfig) {
                 "positives",
                 &mut c.positives,
                 &[
-                    (Positives::All, "all", "every pair of an identity's images (the authors')"),
+                    (
+                        Positives::All,
+                        "all",
+                        "every pair of an identity's images (the authors')",
+                    ),
                     (
                         Positives::CrossCamera,
                         "cross-camera",
@@ -229,7 +230,11 @@ fn recipe(ui: &mut egui::Ui, c: &mut TrainConfig) {
                 "initialisation",
                 &mut c.init,
                 &[
-                    (Init::Torch, "torch", "uniform ±1/sqrt(fan_in), biases too (the authors')"),
+                    (
+                        Init::Torch,
+                        "torch",
+                        "uniform ±1/sqrt(fan_in), biases too (the authors')",
+                    ),
                     (Init::He, "he", "He-uniform weights, zero biases"),
                 ],
             );
@@ -238,7 +243,11 @@ fn recipe(ui: &mut egui::Ui, c: &mut TrainConfig) {
                 "input",
                 &mut c.input_norm,
                 &[
-                    (InputNorm::None, "[0, 1]", "RGB scaled to [0, 1] (the authors')"),
+                    (
+                        InputNorm::None,
+                        "[0, 1]",
+                        "RGB scaled to [0, 1] (the authors')",
+                    ),
                     (InputNorm::Imagenet, "imagenet", "ImageNet mean / std"),
                 ],
             );
@@ -248,7 +257,11 @@ fn recipe(ui: &mut egui::Ui, c: &mut TrainConfig) {
                 "augmentation",
                 &mut aug,
                 &[
-                    (Augmentation::Online, "online", "a fresh translation and flip per step"),
+                    (
+                        Augmentation::Online,
+                        "online",
+                        "a fresh translation and flip per step",
+                    ),
                     (
                         Augmentation::Authors,
                         "authors' copies",

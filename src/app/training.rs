@@ -255,7 +255,9 @@ impl TrainingView {
             );
             self.checkpoint = Some((out.to_path_buf(), has, Instant::now()));
         }
-        self.checkpoint.as_ref().map_or((false, false), |(_, has, _)| *has)
+        self.checkpoint
+            .as_ref()
+            .map_or((false, false), |(_, has, _)| *has)
     }
 
     /// Draw the view.

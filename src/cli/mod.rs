@@ -54,7 +54,7 @@ pub enum Command {
     /// Generate a synthetic Market-style dataset of procedurally drawn pedestrians.
     Synth(synth::Args),
     /// Train the network (the authors' protocol by default).
-    Train(train::Args),
+    Train(Box<train::Args>),
     /// CMC rank-1/5/10/20 and mAP of a model on a dataset's query / gallery split.
     Eval(eval::Args),
     /// Rank a gallery folder against one query image.
@@ -78,7 +78,7 @@ pub fn run(command: Command, backend: BackendChoice) -> anyhow::Result<()> {
         Command::Trace(args) => trace::run(args, backend),
         Command::Dataset(args) => dataset::run(args),
         Command::Synth(args) => synth::run(args),
-        Command::Train(args) => train::run(args, backend),
+        Command::Train(args) => train::run(*args, backend),
         Command::Eval(args) => eval::run(args, backend),
         Command::Rank(args) => rank::run(args, backend),
         Command::Bench(args) => bench::run(args, backend),

@@ -119,11 +119,16 @@ impl ReuseSampler {
     pub fn batch(&self, epoch: u64, index: usize) -> ReuseBatch {
         let k = self.k();
         let mut order: Vec<usize> = (0..self.groups.len()).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(self.seed, epoch)));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(
+            self.seed, epoch,
+        )));
         let chosen: Vec<usize> = (0..k)
             .map(|j| order[(index * k + j) % order.len()])
             .collect();
-        let stream = derive_seed(derive_seed(self.seed ^ 0x0052_4555_5345, epoch), index as u64);
+        let stream = derive_seed(
+            derive_seed(self.seed ^ 0x0052_4555_5345, epoch),
+            index as u64,
+        );
         let mut rng = ChaCha8Rng::seed_from_u64(stream);
         let mut images = Vec::new();
         // Per chosen identity: the range of its images in `images`.

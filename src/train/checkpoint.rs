@@ -296,8 +296,7 @@ pub fn stored_config(out: &Path) -> Result<TrainConfig, CheckpointError> {
     for dir in [out.join(CHECKPOINT_DIR), out.join(OLD_DIR)] {
         let path = dir.join(STATE_FILE);
         if let Ok(text) = std::fs::read(&path) {
-            let state: TrainState =
-                serde_json::from_slice(&text).map_err(|e| invalid(&path, e))?;
+            let state: TrainState = serde_json::from_slice(&text).map_err(|e| invalid(&path, e))?;
             return Ok(state.config);
         }
     }

@@ -253,7 +253,12 @@ impl TrainData {
         let labels: Vec<Labels> = self
             .val_images
             .iter()
-            .map(|&i| Labels::new(self.samples[i].identity.unwrap_or(-1), self.samples[i].camera))
+            .map(|&i| {
+                Labels::new(
+                    self.samples[i].identity.unwrap_or(-1),
+                    self.samples[i].camera,
+                )
+            })
             .collect();
         let Ok(draws) = authors_draws(&labels, 1, self.seed ^ 0x7A1D) else {
             return Ok(None);
@@ -285,11 +290,9 @@ impl TrainData {
         let (np, ng) = (probes.len(), gallery.len());
         let row = |p: usize| probes.binary_search(&p).ok();
         let col = |g: usize| gallery.iter().position(|&x| x == g);
-        let authors = evaluate_authors(&labels, &draws, |p, g| {
-            match (row(p), col(g)) {
-                (Some(r), Some(c)) => scores[r * ng + c],
-                _ => f32::NAN,
-            }
+        let authors = evaluate_authors(&labels, &draws, |p, g| match (row(p), col(g)) {
+            (Some(r), Some(c)) => scores[r * ng + c],
+            _ => f32::NAN,
         })
         .map_err(|e| TrainDataError::Validation(e.to_string()))?;
         // Transposed: each gallery image queries the probes.
@@ -298,8 +301,13 @@ impl TrainData {
             .map(|(r, c)| scores[r * ng + c])
             .collect();
         let sub = |idx: &[usize]| -> Vec<Labels> { idx.iter().map(|&k| labels[k]).collect() };
-        let standard = evaluate(&transposed, &sub(gallery), &sub(&probes), &Protocol::Standard)
-            .map_err(|e| TrainDataError::Validation(e.to_string()))?;
+        let standard = evaluate(
+            &transposed,
+            &sub(gallery),
+            &sub(&probes),
+            &Protocol::Standard,
+        )
+        .map_err(|e| TrainDataError::Validation(e.to_string()))?;
         Ok(Some(ValidationMetrics {
             rank1: standard.rank1,
             rank5: standard.rank5,

@@ -222,7 +222,10 @@ pub fn prepare(
                 dir.display()
             ));
         }
-        notice(format!("{}: the previous model was replaced", dir.display()));
+        notice(format!(
+            "{}: the previous model was replaced",
+            dir.display()
+        ));
     }
     Ok(lock)
 }

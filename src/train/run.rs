@@ -88,7 +88,9 @@ pub fn resume_config(
 ) -> Result<TrainConfig, TrainError> {
     let to_map = |c: &TrainConfig| match serde_json::to_value(c) {
         Ok(serde_json::Value::Object(m)) => Ok(m),
-        _ => Err(TrainError::Config("internal: config is not an object".into())),
+        _ => Err(TrainError::Config(
+            "internal: config is not an object".into(),
+        )),
     };
     let (old, new) = (to_map(stored)?, to_map(requested)?);
     let mut refused = Vec::new();
@@ -236,7 +238,10 @@ impl Ctx<'_> {
             Sampling::Reuse(s) => {
                 let batch = s.batch(state.epoch as u64, state.batch_in_epoch);
                 let same = batch.pairs.iter().map(|p| p.2).collect();
-                (reuse_input(self.data, &batch, self.aug.as_ref(), step, &self.ad), same)
+                (
+                    reuse_input(self.data, &batch, self.aug.as_ref(), step, &self.ad),
+                    same,
+                )
             }
         }
     }
@@ -301,8 +306,7 @@ fn run_loop(
             let start = Instant::now();
             let (input, same) = cx.step_input(state, &pairs);
             let lr = cfg.lr_at(state.step);
-            let (next, stats) =
-                train_step(net, &mut optim, input, &same, lr, state.step, &cx.ad)?;
+            let (next, stats) = train_step(net, &mut optim, input, &same, lr, state.step, &cx.ad)?;
             net = next;
             state.step += 1;
             state.batch_in_epoch += 1;
@@ -486,8 +490,7 @@ fn save_best(out: &Path, state: &TrainState, net: &XCorrNet) -> Result<(), Train
             value: bad,
         });
     }
-    save_model(out, &state.model, &net.valid())
-        .map_err(|e| TrainError::Config(e.to_string()))?;
+    save_model(out, &state.model, &net.valid()).map_err(|e| TrainError::Config(e.to_string()))?;
     write_history(out, &state.history)?;
     Ok(())
 }

@@ -34,6 +34,7 @@ pub fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
 }
 
 /// A step's images, on an autodiff device.
+#[allow(clippy::large_enum_variant)] // built once per step and moved into `logits`
 pub enum StepInput {
     /// `a`, `b`: `[B, 3, 160, 60]`; pair `i` is `(a[i], b[i])`.
     Pairs { a: Tensor<4>, b: Tensor<4> },

@@ -9,13 +9,13 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{Args, BenchOutput, Stages, XCORR_FLOP, XcorrTiming};
 use crate::backend::{BackendKind, ComputeDevice};
+use crate::data::reuse::{ReuseBatch, ReuseConfig, ReuseSampler};
 use crate::engine::{FeatureBank, score_query};
 use crate::model::simd::{Isa, fma_peak_gflops};
 use crate::model::xcorr::{
     XcorrGeometry, xcorr, xcorr_cpu, xcorr_op, xcorr_op_backward, xcorr_reference,
 };
 use crate::model::{ModelConfig, XCorrNet};
-use crate::data::reuse::{ReuseBatch, ReuseConfig, ReuseSampler};
 use crate::protocol::CancelToken;
 use crate::train::TrainConfig;
 use crate::train::step::{StepInput, optimizer, train_step, trainable};
