@@ -37,11 +37,11 @@ pub enum TrainDataError {
     Dataset(#[from] DatasetError),
     #[error("{dataset}: {reason}")]
     Unusable { dataset: String, reason: String },
-    #[error("{dataset}: {source}")]
+    #[error("{dataset}: {error}")]
     Pairs {
         dataset: String,
-        #[source]
-        source: SamplerError,
+        /// Shown in the message, deliberately not a `source`.
+        error: SamplerError,
     },
     #[error("validation failed: {0}")]
     Validation(String),
@@ -165,9 +165,9 @@ impl TrainData {
             .flat_map(|&i| (0..copies).map(move |c| i * copies + c))
             .collect();
         let cross_camera = config.positives == Positives::CrossCamera;
-        let pairs_error = |source| TrainDataError::Pairs {
+        let pairs_error = |error| TrainDataError::Pairs {
             dataset: name.clone(),
-            source,
+            error,
         };
         let sampling = match config.batching {
             Batching::Pairs => Sampling::Pairs(

@@ -36,11 +36,11 @@ pub enum FolderError {
         pid: String,
         lock: PathBuf,
     },
-    #[error("{path}: cannot write the output folder: {source}")]
+    #[error("{path}: cannot write the output folder: {error}")]
     NotWritable {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        /// Shown in the message, deliberately not a `source` (a chained report would print it twice).
+        error: std::io::Error,
     },
 }
 
@@ -94,7 +94,7 @@ fn alive(pid: u32) -> bool {
 pub fn lock(dir: &Path) -> Result<FolderLock, FolderError> {
     let not_writable = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| FolderError::NotWritable { path, source }
+        move |error| FolderError::NotWritable { path, error }
     };
     std::fs::create_dir_all(dir).map_err(not_writable(dir))?;
     let path = dir.join(LOCK_FILE);
@@ -139,9 +139,9 @@ pub fn check_writable(dir: &Path) -> Result<(), FolderError> {
     let probe = dir.join(format!(".write-probe-{}", std::process::id()));
     let result = std::fs::write(&probe, b"probe");
     let _ = std::fs::remove_file(&probe);
-    result.map_err(|source| FolderError::NotWritable {
+    result.map_err(|error| FolderError::NotWritable {
         path: dir.to_path_buf(),
-        source,
+        error,
     })
 }
 
@@ -196,7 +196,7 @@ pub fn prepare(
         ));
     }
     if mode == StartMode::Overwrite && holds_model(dir) {
-        let wrap = |path: PathBuf| move |source| FolderError::NotWritable { path, source };
+        let wrap = |path: PathBuf| move |error| FolderError::NotWritable { path, error };
         for name in [CHECKPOINT_DIR, "checkpoint.old"] {
             let p = dir.join(name);
             if p.exists() {
