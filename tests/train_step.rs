@@ -59,8 +59,11 @@ fn conv1_weights(net: &XCorrNet) -> Vec<f32> {
     to_vec(net.valid().conv1.weight.val())
 }
 
-/// One step of each kind from the same network: logits and updated weights.
-fn both_steps(device: &Device) -> ((Vec<f32>, Vec<f32>), (Vec<f32>, Vec<f32>)) {
+/// Logits of a step and conv1's weights after it.
+type Outcome = (Vec<f32>, Vec<f32>);
+
+/// One step of each kind (pairs, reuse) from the same network.
+fn both_steps(device: &Device) -> (Outcome, Outcome) {
     let ad = device.clone().autodiff();
     let config = TrainConfig::default();
     let (pairs, reuse, same) = inputs(&ad);
