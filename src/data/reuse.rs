@@ -17,13 +17,13 @@
 //! Everything depends only on the seed, the epoch and the batch index, so a resumed run draws
 //! the same batches. No Burn here: indices only.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::sampler::{SamplerError, derive_seed};
+use super::sampler::{SamplerError, derive_seed, group_by_identity};
 
 /// Options of the [`ReuseSampler`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,14 +67,7 @@ impl ReuseSampler {
         config: ReuseConfig,
         seed: u64,
     ) -> Result<Self, SamplerError> {
-        let mut by_id: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
-        for &i in subset {
-            if let Some(&(id, _)) = labels.get(i)
-                && id >= 0
-            {
-                by_id.entry(id).or_default().push(i);
-            }
-        }
+        let by_id = group_by_identity(labels, subset);
         let identities = by_id.len();
         let groups: Vec<(Vec<usize>, bool)> = by_id
             .into_values()

@@ -104,14 +104,7 @@ impl PairSampler {
         config: SamplerConfig,
         seed: u64,
     ) -> Result<Self, SamplerError> {
-        let mut by_id: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
-        for &i in subset {
-            if let Some(&(id, _)) = labels.get(i)
-                && id >= 0
-            {
-                by_id.entry(id).or_default().push(i);
-            }
-        }
+        let by_id = group_by_identity(labels, subset);
         if by_id.len() < 2 {
             return Err(SamplerError::TooFewIdentities { found: by_id.len() });
         }
@@ -193,6 +186,23 @@ fn oriented(rng: &mut ChaCha8Rng, a: usize, b: usize, same: bool) -> Pair {
     } else {
         Pair { a, b, same }
     }
+}
+
+/// The samples of `subset` (indices into `labels`) grouped by identity, identities ascending,
+/// junk (negative identities) and out-of-range indices left out.
+pub fn group_by_identity(
+    labels: &[(i64, Option<u32>)],
+    subset: &[usize],
+) -> BTreeMap<i64, Vec<usize>> {
+    let mut by_id: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for &i in subset {
+        if let Some(&(id, _)) = labels.get(i)
+            && id >= 0
+        {
+            by_id.entry(id).or_default().push(i);
+        }
+    }
+    by_id
 }
 
 /// Unordered positive pairs of one identity's (sorted) samples.
