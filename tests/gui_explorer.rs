@@ -306,3 +306,57 @@ fn the_explorer_works_on_the_real_cuhk03_folders() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn training_asks_before_replacing_a_model() {
+    use reid_explorer::train::{StartMode, TrainControl, train};
+    let fx = fixture();
+    let out = fx.dir.path().join("trained");
+    let config = TrainConfig {
+        dataset: fx.dataset.clone(),
+        out: out.clone(),
+        epochs: 1,
+        batch_size: 8,
+        max_steps: Some(1),
+        validate_every: 0,
+        checkpoint_every: 1,
+        validation_fraction: 0.0,
+        ..TrainConfig::default()
+    };
+    train(
+        &config,
+        StartMode::New,
+        &Device::flex(),
+        &TrainControl::default(),
+        &mut |_| {},
+    )
+    .expect("a model to replace");
+    std::fs::write(out.join("README.md"), "the first model's card").expect("card");
+    let weights = std::fs::read(out.join("weights.bpk")).expect("weights");
+    let mut h = harness(&fx, Some(TrainConfig { seed: 1, ..config }));
+    click_tab(&mut h, Tab::Training);
+    // The folder holds a model: Start does nothing until the user ticks "replace".
+    h.get_by_label_contains("Start training").click();
+    for _ in 0..20 {
+        h.step();
+        std::thread::sleep(Duration::from_millis(15));
+    }
+    assert_eq!(
+        std::fs::read(out.join("weights.bpk")).expect("weights"),
+        weights
+    );
+    assert!(out.join("README.md").exists());
+    h.get_by_label("replace the model in the output folder")
+        .click();
+    h.step();
+    h.get_by_label_contains("Start training").click();
+    wait_for(&mut h, "Training: finished");
+    assert_ne!(
+        std::fs::read(out.join("weights.bpk")).expect("weights"),
+        weights
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("README.replaced.md")).expect("card moved aside"),
+        "the first model's card"
+    );
+}
