@@ -1,46 +1,24 @@
-//! Ctrl-C (SIGINT) and SIGTERM for long commands: the first asks the job to stop cleanly (a
-//! training run finishes its step and writes a checkpoint, so `--resume` loses nothing); a
-//! second Ctrl-C ends the process at once.
+//! Ctrl-C and termination requests (SIGINT / SIGTERM / SIGHUP on Unix, console events on
+//! Windows, through the `ctrlc` crate) for long commands: the first asks the job to stop
+//! cleanly (a training run finishes its step and writes a checkpoint, so `--resume` loses
+//! nothing); a second ends the process at once (exit status 130).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use crate::protocol::CancelToken;
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-#[cfg(unix)]
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-    // SAFETY: signal() is async-signal-safe; restoring the default action makes a second
-    // Ctrl-C end the process.
-    unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_DFL);
-    }
-}
-
-/// Cancels `token` on the first SIGINT / SIGTERM (a message says so on stderr).
+/// Cancels `token` on the first interrupt (a message says so on stderr); the second quits.
 pub fn cancel_on_interrupt(token: CancelToken, what: &'static str) {
-    #[cfg(unix)]
-    {
-        let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        // SAFETY: the handler only stores to an atomic and calls signal(), both
-        // async-signal-safe.
-        unsafe {
-            libc::signal(libc::SIGINT, handler);
-            libc::signal(libc::SIGTERM, handler);
+    let interrupted = AtomicBool::new(false);
+    let installed = ctrlc::set_handler(move || {
+        if interrupted.swap(true, Ordering::SeqCst) {
+            eprintln!("interrupted again: quitting now");
+            std::process::exit(130);
         }
-    }
-    let watcher = std::thread::Builder::new()
-        .name("interrupt".into())
-        .spawn(move || {
-            while !INTERRUPTED.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            eprintln!("interrupted: {what} (Ctrl-C again to quit at once)");
-            token.cancel();
-        });
-    if let Err(e) = watcher {
+        eprintln!("interrupted: {what} (Ctrl-C again to quit at once)");
+        token.cancel();
+    });
+    if let Err(e) = installed {
         eprintln!("warning: Ctrl-C will not stop cleanly ({e})");
     }
 }

@@ -106,7 +106,7 @@ pub struct TrainConfig {
     pub input_norm: InputNorm,
     /// Fraction of training identities held out for validation (rank-1 / mAP during training).
     pub validation_fraction: f64,
-    /// Run validation every this many steps (and at the end of each epoch).
+    /// Run validation every this many steps (and, with pair batching, at the end of each epoch).
     pub validate_every: usize,
     /// Write a checkpoint every this many steps (and at the end of each epoch).
     pub checkpoint_every: usize,

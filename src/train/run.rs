@@ -24,7 +24,7 @@ use super::checkpoint::{
     BestRecord, History, StepRecord, TrainState, ValidationRecord, read_checkpoint,
     restore_optimizer, write_checkpoint, write_history,
 };
-use super::config::TrainConfig;
+use super::config::{Batching, TrainConfig};
 use super::data::{Sampling, TrainData};
 use super::folder::{StartMode, prepare};
 use super::step::{StepInput, optimizer, train_step, trainable};
@@ -327,9 +327,11 @@ fn run_loop(
                 pairs_per_s,
             });
             let epoch_done = state.batch_in_epoch == cx.batches_per_epoch;
+            // Reuse epochs are short (one pass over the identities): only the interval counts.
+            let epoch_validates = epoch_done && cfg.batching == Batching::Pairs;
             if cfg.validate_every > 0
                 && (state.step.is_multiple_of(cfg.validate_every as u64)
-                    || epoch_done
+                    || epoch_validates
                     || state.step == total_steps)
             {
                 validate(state, &net, data, device, emit)?;
