@@ -288,9 +288,17 @@ impl TrainData {
             )));
         }
         let (np, ng) = (probes.len(), gallery.len());
-        let row = |p: usize| probes.binary_search(&p).ok();
-        let col = |g: usize| gallery.iter().position(|&x| x == g);
-        let authors = evaluate_authors(&labels, &draws, |p, g| match (row(p), col(g)) {
+        // Validation image -> its row (probe) or column (gallery image) of `scores`.
+        let mut row = vec![None; labels.len()];
+        for (r, &p) in probes.iter().enumerate() {
+            row[p] = Some(r);
+        }
+        let mut col = vec![None; labels.len()];
+        for (c, &g) in gallery.iter().enumerate() {
+            col[g] = Some(c);
+        }
+        let at = |v: &[Option<usize>], i: usize| v.get(i).copied().flatten();
+        let authors = evaluate_authors(&labels, &draws, |p, g| match (at(&row, p), at(&col, g)) {
             (Some(r), Some(c)) => scores[r * ng + c],
             _ => f32::NAN,
         })
