@@ -3,7 +3,7 @@
 
 The same functions the Rust bench times, written the way a PyTorch user would (the formulation
 of ../shared/anchors/README.md): the normalized correlation as unfold + bmm, the Normalized
-X-Corr network (DESIGN.md section 1) with torch.nn layers, a training step with SGD, and one
+X-Corr network (docs/network.md) with torch.nn layers, a training step with SGD, and one
 query ranked against 1,000 gallery images with trunk features precomputed. The correlation is
 checked against the golden vectors before anything is timed (relative L2 < 1e-5), so every
 ratio compares two correct implementations.

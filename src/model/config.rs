@@ -25,7 +25,7 @@ use crate::data::Normalization;
 
 /// Everything that fixes the network's shapes, plus the input normalisation.
 ///
-/// The defaults are the authors' network (DESIGN.md section 1).
+/// The defaults are the authors' network (docs/network.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
     /// Input crop height (160).

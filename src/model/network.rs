@@ -1,4 +1,4 @@
-//! The Normalized X-Corr Siamese network (DESIGN.md section 1, the authors' version).
+//! The Normalized X-Corr Siamese network (docs/network.md, the authors' version).
 //!
 //! ```text
 //! image [B, 3, 160, 60] --trunk (shared)--> features [B, 25, 37, 12]

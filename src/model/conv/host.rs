@@ -11,7 +11,7 @@
 //! - bias gradient: the output gradient summed per channel.
 //!
 //! Checked against an f64 definition for every instruction-set copy (tests below) and against
-//! burn's convolution and its autodiff through the custom op (`tests/conv_op.rs`).
+//! burn's convolution and its autodiff through the custom op (`tests/xcorr_op.rs`).
 
 use rayon::prelude::*;
 

@@ -4,7 +4,7 @@
 //! "formula values" the Correlation view shows for one pair of patches. It is slow
 //! (O(B C H W D W N)) and never used on a hot path.
 //!
-//! Definition (DESIGN.md section 1, the authors' formula): for X, Y of shape `[B, C, H, W]`,
+//! Definition (docs/network.md, the authors' formula): for X, Y of shape `[B, C, H, W]`,
 //! patch side P (N = P*P values), band D rows, every `b, c, y, x`, `dy in 0..D`, `x' in 0..W`:
 //! p = PxP patch of X[b,c] centred at (y, x), q = patch of Y[b,c] centred at
 //! (y + dy - D/2, x'), both zero padded (q all zero when its centre row is outside the map);

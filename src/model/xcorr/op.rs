@@ -18,7 +18,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::direct::XcorrGeometry;
 
-/// The normalized correlation as a backend operation (DESIGN.md section 1).
+/// The normalized correlation as a backend operation (docs/network.md).
 ///
 /// Both methods take contiguous or strided float tensors of any float dtype the backend
 /// supports; the result has the dtype of `x`. `geo.patch` and `geo.band` must be odd.

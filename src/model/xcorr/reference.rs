@@ -2,7 +2,7 @@
 //! differentiable through autodiff. This is the reference the fused kernels are checked
 //! against (and itself checked against [`super::direct`] and the golden vectors).
 //!
-//! Formulation (DESIGN.md section 1): patch means and sigmas depend on one image only, so each
+//! Formulation (docs/network.md): patch means and sigmas depend on one image only, so each
 //! image is turned once into normalised patches `(p - mean) / sigma`; then for every
 //! (b, c, y) the layer is one small product `A Bt / (N-1)` with A = the W patches of X in row y
 //! `[W x N]` and B = the D*W patches of Y in rows y-2..=y+2 `[D*W x N]`.
