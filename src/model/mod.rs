@@ -1,6 +1,7 @@
 //! The network: configuration, parameters and forward, the correlation layer, the traced
 //! forward, inference helpers and weights on disk. Burn lives here; nothing here knows the GUI.
 
+pub mod calibration;
 pub mod config;
 pub mod conv;
 mod flex_host;
