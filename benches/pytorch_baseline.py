@@ -8,9 +8,18 @@ query ranked against 1,000 gallery images with trunk features precomputed. The c
 checked against the golden vectors before anything is timed (relative L2 < 1e-5), so every
 ratio compares two correct implementations.
 
-Prints one JSON object: {"torch", "threads", "xcorr": [{"batch", "millis"}],
-"forward_pairs_per_s", "train_pairs_per_s", "rank_1000_seconds", "golden_rel_l2"}.
+The two training steps are the app's two batchings (`train --batching pairs|reuse`), with the
+authors' SGD (momentum 0.9, dampening 0.9, as Torch7's optim.sgd):
+- pairs: 32 pairs, the trunk run on both images of every pair;
+- reuse: K identities x M images, the trunk once per image, the head on every pair formed among
+  them (every same-identity pair, two negatives each, or exactly --reuse-pairs pairs when the
+  Rust bench passes its own count); "pairs per second" counts the pairs the loss scores.
+
+Prints one JSON object: {"torch", "device", "threads", "xcorr": [{"batch", "millis"}],
+"forward_pairs_per_s", "train_pairs_per_s", "train_reuse_pairs_per_s", "reuse_k", "reuse_m",
+"reuse_pairs", "rank_1000_seconds", "golden_rel_l2"}.
 Run: PYTHON benches/pytorch_baseline.py [--reps N] [--threads T] [--golden DIR] [--quick]
+     [--device cpu|cuda] [--reuse-k K] [--reuse-m M] [--reuse-pairs N]
 """
 
 import argparse
@@ -69,14 +78,43 @@ class XCorrNet(torch.nn.Module):
         return self.head(self.features(a), self.features(b))
 
 
-def median_ms(reps, f):
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_ms(reps, f, device=torch.device("cpu")):
     f()  # warm-up
+    sync(device)
     times = []
     for _ in range(reps):
         t = time.perf_counter()
         f()
+        sync(device)
         times.append((time.perf_counter() - t) * 1e3)
     return statistics.median(times)
+
+
+def reuse_pairs(k, m, count, gen):
+    """Pairs among K identities x M images (image i has identity i // M): every same-identity
+    pair, then two negatives per positive drawn at random; cut or topped up with negatives to
+    `count` pairs when given. Returns (ia, ib, same) index / label tensors."""
+    ia, ib, same = [], [], []
+    for ident in range(k):
+        for x in range(m):
+            for y in range(x + 1, m):
+                ia.append(ident * m + x)
+                ib.append(ident * m + y)
+                same.append(1)
+    target = count if count else 3 * len(ia)
+    n = k * m
+    while len(ia) < target:
+        a, b = (int(v) for v in torch.randint(0, n, (2,), generator=gen))
+        if a // m != b // m:
+            ia.append(a)
+            ib.append(b)
+            same.append(0)
+    return torch.tensor(ia[:target]), torch.tensor(ib[:target]), torch.tensor(same[:target])
 
 
 def golden_error(root):
@@ -104,37 +142,65 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--golden", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "golden"))
     ap.add_argument("--quick", action="store_true", help="skip batch 128 of the correlation")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--reuse-k", type=int, default=8, help="identities per reuse step")
+    ap.add_argument("--reuse-m", type=int, default=4, help="images per identity in a reuse step")
+    ap.add_argument("--reuse-pairs", type=int, default=0, help="pairs per reuse step (0: 3 per positive)")
     args = ap.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("pytorch_baseline: --device cuda but torch sees no CUDA device")
+    dev = torch.device(args.device)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     err = golden_error(args.golden)
     if err is not None and not err < 1e-5:
         sys.exit(f"pytorch_baseline: correlation disagrees with the golden vectors (rel L2 {err})")
 
-    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "golden_rel_l2": err, "xcorr": []}
+    out = {
+        "torch": torch.__version__,
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
+        "golden_rel_l2": err,
+        "xcorr": [],
+    }
     with torch.no_grad():
         for batch in [1, 32] + ([] if args.quick else [128]):
-            x, y = torch.randn(batch, 25, 37, 12), torch.randn(batch, 25, 37, 12)
-            out["xcorr"].append({"batch": batch, "millis": median_ms(args.reps, lambda: xcorr(x, y))})
+            x, y = torch.randn(batch, 25, 37, 12, device=dev), torch.randn(batch, 25, 37, 12, device=dev)
+            out["xcorr"].append({"batch": batch, "millis": median_ms(args.reps, lambda: xcorr(x, y), dev)})
 
-    net = XCorrNet()
-    a, b = torch.randn(32, 3, 160, 60), torch.randn(32, 3, 160, 60)
+    net = XCorrNet().to(dev)
+    a, b = torch.randn(32, 3, 160, 60, device=dev), torch.randn(32, 3, 160, 60, device=dev)
     with torch.no_grad():
-        out["forward_pairs_per_s"] = 32 / (median_ms(min(args.reps, 3), lambda: net(a, b)) / 1e3)
+        out["forward_pairs_per_s"] = 32 / (median_ms(min(args.reps, 3), lambda: net(a, b), dev) / 1e3)
 
-    opt = torch.optim.SGD(net.parameters(), lr=1e-6, momentum=0.9)
-    labels = torch.randint(0, 2, (32,))
+    # The authors' SGD: Torch7's optim.sgd sets dampening to the momentum.
+    opt = torch.optim.SGD(net.parameters(), lr=1e-6, momentum=0.9, dampening=0.9)
+    labels = torch.randint(0, 2, (32,), device=dev)
 
     def step():
         opt.zero_grad()
         F.cross_entropy(net(a, b), labels).backward()
         opt.step()
 
-    out["train_pairs_per_s"] = 32 / (median_ms(min(args.reps, 3), step) / 1e3)
+    out["train_pairs_per_s"] = 32 / (median_ms(min(args.reps, 3), step, dev) / 1e3)
+
+    gen = torch.Generator().manual_seed(0)
+    ia, ib, same = reuse_pairs(args.reuse_k, args.reuse_m, args.reuse_pairs, gen)
+    ia, ib, same = ia.to(dev), ib.to(dev), same.to(dev)
+    images = torch.randn(args.reuse_k * args.reuse_m, 3, 160, 60, device=dev)
+
+    def reuse_step():
+        opt.zero_grad()
+        f = net.features(images)  # [K*M, 25, 37, 12], once per image
+        F.cross_entropy(net.head(f[ia], f[ib]), same).backward()
+        opt.step()
+
+    out["train_reuse_pairs_per_s"] = len(same) / (median_ms(min(args.reps, 3), reuse_step, dev) / 1e3)
+    out["reuse_k"], out["reuse_m"], out["reuse_pairs"] = args.reuse_k, args.reuse_m, len(same)
 
     with torch.no_grad():
-        gallery = torch.randn(1000, 25, 37, 12)
-        query = torch.randn(1, 25, 37, 12)
+        gallery = torch.randn(1000, 25, 37, 12, device=dev)
+        query = torch.randn(1, 25, 37, 12, device=dev)
 
         def rank(chunk):
             def run():
@@ -142,8 +208,10 @@ def main():
                     g = gallery[s : s + chunk]
                     torch.softmax(net.head(query.expand(g.shape[0], -1, -1, -1), g), 1)
 
+            sync(dev)
             t = time.perf_counter()
             run()
+            sync(dev)
             return time.perf_counter() - t
 
         # The best of several chunk sizes (the anchors found one pair at a time fastest).

@@ -105,7 +105,13 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
     }
     let mut out = measure::measure(&args, &dev)?;
     if let Some(python) = &args.pytorch {
-        out.pytorch = Some(pytorch::run(python, args.reps, args.quick)?);
+        let work = pytorch::Matching {
+            reuse_k: out.reuse_k,
+            reuse_m: out.reuse_m,
+            reuse_pairs: out.reuse_pairs,
+            cuda: dev.kind == crate::backend::BackendKind::Gpu,
+        };
+        out.pytorch = Some(pytorch::run(python, args.reps, args.quick, &work)?);
     }
     if args.json {
         println!("{}", serde_json::to_string(&out)?);

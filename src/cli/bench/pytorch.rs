@@ -10,6 +10,9 @@ use anyhow::{Context, bail};
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Baseline {
     pub torch: String,
+    /// `cpu` or `cuda` (absent from older baseline scripts: the CPU).
+    #[serde(default)]
+    pub device: Option<String>,
     pub threads: usize,
     pub xcorr: Vec<BaselineXcorr>,
     pub forward_pairs_per_s: f64,
@@ -28,8 +31,18 @@ pub struct BaselineXcorr {
     pub millis: f64,
 }
 
+/// The work the baseline must match: the reuse step's K x M images and its pair count, and
+/// the device (`cuda` when the Rust side measured a GPU, so the anchor runs on the same kind).
+#[derive(Debug, Clone)]
+pub struct Matching {
+    pub reuse_k: usize,
+    pub reuse_m: usize,
+    pub reuse_pairs: usize,
+    pub cuda: bool,
+}
+
 /// Runs the baseline with `python` on as many threads as this process's rayon pool.
-pub fn run(python: &Path, reps: usize, quick: bool) -> anyhow::Result<Baseline> {
+pub fn run(python: &Path, reps: usize, quick: bool, work: &Matching) -> anyhow::Result<Baseline> {
     let script = crate::bundled_path("benches/pytorch_baseline.py");
     if !script.exists() {
         bail!("{}: baseline script not found", script.display());
@@ -41,7 +54,11 @@ pub fn run(python: &Path, reps: usize, quick: bool) -> anyhow::Result<Baseline> 
         .args(["--reps", &reps.to_string()])
         .args(["--threads", &rayon::current_num_threads().to_string()])
         .arg("--golden")
-        .arg(&golden);
+        .arg(&golden)
+        .args(["--device", if work.cuda { "cuda" } else { "cpu" }])
+        .args(["--reuse-k", &work.reuse_k.to_string()])
+        .args(["--reuse-m", &work.reuse_m.to_string()])
+        .args(["--reuse-pairs", &work.reuse_pairs.to_string()]);
     if quick {
         cmd.arg("--quick");
     }

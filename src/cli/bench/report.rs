@@ -23,8 +23,9 @@ pub(super) fn print(out: &BenchOutput) {
     let py = out.pytorch.as_ref();
     if let Some(p) = py {
         println!(
-            "baseline: PyTorch {} eager on {} threads, run right after (correlation vs golden vectors: rel. L2 {})",
+            "baseline: PyTorch {} eager on {} ({} threads), run right after (correlation vs golden vectors: rel. L2 {})",
             p.torch,
+            p.device.as_deref().unwrap_or("cpu"),
             p.threads,
             p.golden_rel_l2
                 .map_or("not checked".into(), |e| format!("{e:.1e}"))
