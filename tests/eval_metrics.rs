@@ -1,8 +1,13 @@
-//! CMC / mAP against hand-computed expectations, both protocols, plus properties.
+//! CMC / mAP / mINP and the pair-verification measures (ROC, TPR at FPR, the equal-error
+//! threshold) against hand-computed expectations, per-query results against the summary
+//! numbers, plus properties.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
 use proptest::prelude::*;
-use reid_explorer::eval::{EvalError, Labels, Metrics, Protocol, evaluate};
+use reid_explorer::eval::{
+    CameraRelation, EvalError, Labels, Metrics, Protocol, authors_draws, authors_results, evaluate,
+    evaluate_authors, roc, single_shot_results, standard_results,
+};
 
 const EPS: f64 = 1e-12;
 
@@ -247,6 +252,141 @@ fn metrics_serialize_to_json() {
 }
 
 /// Random labelled problems: `(query labels, gallery labels, scores)`.
+#[test]
+fn minp_by_hand() {
+    let (scores, query, gallery) = two_by_six();
+    // q0: matches at ranks 1 and 4 -> INP 2/4; q1: ranks 2 and 4 -> 2/4. mINP = 1/2.
+    let m = evaluate(&scores, &query, &gallery, &Protocol::Standard).unwrap();
+    assert!(close(m.minp, 0.5), "{m:?}");
+    // Make q0's second match (g2, 0.3) its second-best: q0 ranks g0 .9, g2 .85, g1 .8, ...
+    // matches at ranks 1, 2 -> INP 1; q1 stays 1/2: mINP 3/4 (mAP: (1 + 0.5) / 2 = 3/4 too).
+    let mut s2 = scores.clone();
+    s2[2] = 0.85;
+    let m = evaluate(&s2, &query, &gallery, &Protocol::Standard).unwrap();
+    assert!(close(m.minp, 0.75), "{m:?}");
+    // A query whose matches are at ranks 1 and 3 has AP (1 + 2/3) / 2 = 5/6 but INP 2/3:
+    // mINP punishes the hardest match, mAP does not.
+    let q = [l(1, 1)];
+    let g = [l(1, 2), l(2, 2), l(1, 3)];
+    let m = evaluate(&[0.9, 0.8, 0.7], &q, &g, &Protocol::Standard).unwrap();
+    assert!(close(m.map, 5.0 / 6.0) && close(m.minp, 2.0 / 3.0), "{m:?}");
+}
+
+#[test]
+fn minp_equals_map_with_one_match_per_query() {
+    let labels = [l(1, 1), l(1, 2), l(2, 1), l(2, 2), l(3, 1), l(3, 2)];
+    let draws = authors_draws(&labels, 4, 9).unwrap();
+    let m = evaluate_authors(&labels, &draws, |p, g| ((p * 7 + g * 3) % 11) as f32 / 11.0).unwrap();
+    assert!(close(m.mean.minp, m.mean.map), "{:?}", m.mean);
+}
+
+#[test]
+fn roc_tpr_at_fpr_and_eer_by_hand() {
+    // Positives 0.9 0.8 0.4, negatives 0.7 0.3 0.2 0.1. Thresholds, descending:
+    //   t    TP FP  TPR  FPR  |FNR - FPR|
+    //   0.9  1  0   1/3  0    2/3
+    //   0.8  2  0   2/3  0    1/3
+    //   0.7  2  1   2/3  1/4  1/12   <- equal error
+    //   0.4  3  1   1    1/4  1/4
+    //   0.3  3  2   1    1/2  1/2   ... 0.1: FPR 1
+    let r = roc(&[0.9, 0.8, 0.4], &[0.7, 0.3, 0.2, 0.1]).unwrap();
+    assert_eq!((r.positives, r.negatives), (3, 4));
+    assert_eq!(r.eer.threshold, 0.7);
+    assert!(
+        close(r.eer.tpr, 2.0 / 3.0) && close(r.eer.fpr, 0.25),
+        "{r:?}"
+    );
+    assert!(close(r.eer_rate, (1.0 / 3.0 + 0.25) / 2.0), "{r:?}");
+    // FPR <= 1e-2 (and 1e-3): only thresholds 0.9 and 0.8 (FPR 0); the best TPR is 2/3 at 0.8.
+    let at = r.at_fpr_1e2.unwrap();
+    assert_eq!(at.threshold, 0.8);
+    assert!(close(at.tpr, 2.0 / 3.0) && at.fpr == 0.0);
+    assert_eq!(r.at_fpr_1e3, r.at_fpr_1e2);
+    // AUC: positive-negative pairs ordered right: 0.9 and 0.8 beat all 4, 0.4 beats 3: 11/12.
+    assert!(close(r.auc, 11.0 / 12.0), "{}", r.auc);
+    // The curve runs from the highest threshold to the lowest, FPR non-decreasing.
+    assert_eq!(r.curve.len(), 7);
+    assert!(
+        r.curve
+            .windows(2)
+            .all(|w| w[0].fpr <= w[1].fpr && w[0].tpr <= w[1].tpr)
+    );
+    assert_eq!((r.curve[6].tpr, r.curve[6].fpr), (1.0, 1.0));
+}
+
+#[test]
+fn roc_ties_and_unreachable_fpr() {
+    // Every score equal: one threshold, TPR = FPR = 1; AUC 1/2 (ties count half).
+    let r = roc(&[0.5, 0.5], &[0.5]).unwrap();
+    assert_eq!(r.curve.len(), 1);
+    assert!(close(r.auc, 0.5));
+    assert_eq!(r.eer.threshold, 0.5);
+    // Negatives 0.50, 0.55, ..., 0.95 and one positive 0.6: the highest threshold (0.95)
+    // already accepts a negative (FPR 1/10), so no threshold reaches FPR 1e-2.
+    let negatives: Vec<f32> = (0..10).map(|i| 0.5 + i as f32 * 0.05).collect();
+    let r = roc(&[0.6], &negatives).unwrap();
+    assert_eq!(r.at_fpr_1e2, None);
+    // Perfect separation: EER 0 at the lowest positive.
+    let r = roc(&[0.9, 0.8], &[0.2, 0.1]).unwrap();
+    assert_eq!(r.eer.threshold, 0.8);
+    assert!(close(r.eer_rate, 0.0) && close(r.auc, 1.0));
+}
+
+#[test]
+fn per_query_results_agree_with_the_summary() {
+    let (scores, query, gallery) = two_by_six();
+    let m = evaluate(&scores, &query, &gallery, &Protocol::Standard).unwrap();
+    let per = standard_results(&scores, &query, &gallery, 3).unwrap();
+    assert_eq!(per.len(), 2);
+    // q0: matches g0 (rank 1), g2 (rank 4); q1: g1 (rank 2), g4 (rank 4).
+    assert_eq!(per[0].first_match_rank, Some(1));
+    assert_eq!(per[1].first_match_rank, Some(2));
+    assert_eq!(per[0].average_precision, Some(0.75));
+    assert_eq!(per[1].average_precision, Some(0.5));
+    let map = per.iter().filter_map(|r| r.average_precision).sum::<f64>() / 2.0;
+    assert!(close(map, m.map));
+    // q1's top 3: g3 .9 (id 3), g1 .8 (match), g5 .6 (id 3), all cross-camera (c1 vs c2/c3).
+    let top: Vec<(usize, f32, bool)> = per[1]
+        .top
+        .iter()
+        .map(|h| (h.gallery, h.score, h.is_match))
+        .collect();
+    assert_eq!(top, vec![(3, 0.9, false), (1, 0.8, true), (5, 0.6, false)]);
+    assert!(per[1].top.iter().all(|h| h.camera == CameraRelation::Cross));
+    assert_eq!(per[1].first_match_camera, Some(CameraRelation::Cross));
+
+    // Single-shot: one result per query and draw, whose mean AP is the protocol's mAP.
+    let p = Protocol::SingleShot { draws: 4, seed: 3 };
+    let m = evaluate(&scores, &query, &gallery, &p).unwrap();
+    let per = single_shot_results(&scores, &query, &gallery, 4, 3, 10).unwrap();
+    assert_eq!(per.len(), 8);
+    let map = per.iter().filter_map(|r| r.average_precision).sum::<f64>() / 8.0;
+    assert!(close(map, m.map), "{map} vs {}", m.map);
+
+    // The authors' protocol: one result per probe and draw, ranks as the protocol's CMC.
+    let labels = [
+        l(1, 1),
+        l(1, 2),
+        l(2, 1),
+        l(2, 2),
+        l(3, 1),
+        l(3, 2),
+        l(3, 2),
+    ];
+    let score = |p: usize, g: usize| ((p * 5 + g * 3) % 7) as f32 / 7.0;
+    let draws = authors_draws(&labels, 3, 1).unwrap();
+    let a = evaluate_authors(&labels, &draws, score).unwrap();
+    let per = authors_results(&labels, &draws, score, 10);
+    assert_eq!(per.len(), 3 * a.probes_per_draw);
+    let rank1 =
+        per.iter().filter(|r| r.first_match_rank == Some(1)).count() as f64 / per.len() as f64;
+    assert!(close(rank1, a.mean.rank1), "{rank1} vs {}", a.mean.rank1);
+    assert!(
+        per.iter()
+            .all(|r| r.draw.is_some() && r.matches == 1 && r.candidates == 3)
+    );
+}
+
 fn problem() -> impl Strategy<Value = (Vec<Labels>, Vec<Labels>, Vec<f32>)> {
     let labels = |ids: std::ops::Range<i64>| {
         (ids, prop::option::of(1u32..4)).prop_map(|(i, c)| Labels::new(i, c))

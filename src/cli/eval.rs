@@ -1,16 +1,59 @@
 //! `reid-explorer eval --dataset DIR [--protocol standard|single-shot|authors] [--draws N]
-//! [--seed S] [--json]`.
+//! [--seed S] [--max-queries N] [--flip off|both] [--export DIR [--worst N | --all]]
+//! [--calibrate] [--json]`.
+//!
+//! Besides CMC / mAP / mINP: verification over every pair scored (ROC AUC, TPR at FPR 1e-2 and
+//! 1e-3, the equal-error threshold), the time of each stage (trunk features per image, pair
+//! scores per second), per-query results exported as files (`--export`, see
+//! [`crate::eval::export`]) and the calibrated verdict threshold written into the model folder
+//! (`--calibrate`, see [`crate::model::calibration`]).
+
+mod report;
 
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::Context;
 
 use crate::backend::BackendChoice;
-use crate::engine::evaluate_dataset;
-use crate::eval::{PAPER_DRAWS, Protocol};
-use crate::protocol::CancelToken;
+use crate::engine::{EvalSettings, evaluate_dataset_with};
+use crate::eval::export::{DEFAULT_WORST, ExportOptions, StripChoice, export_evaluation};
+use crate::eval::{FlipMode, PAPER_DRAWS, Protocol};
+use crate::model::calibration::{Calibration, write_calibration};
 
 use super::ModelArgs;
 use super::common::load;
 use super::progress::StageBar;
+use report::{AuthorsOutput, EvalOutput, StageTime, VerificationOutput, human};
+
+/// Test-time flip averaging (`--flip`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FlipArg {
+    /// p(a, b) only.
+    Off,
+    /// The mean of p(a, b) and p(flip a, flip b), both crops mirrored left-right: twice the
+    /// pair scoring.
+    Both,
+}
+
+impl FlipArg {
+    /// The engine's mode.
+    pub fn mode(self) -> FlipMode {
+        match self {
+            FlipArg::Off => FlipMode::Off,
+            FlipArg::Both => FlipMode::Both,
+        }
+    }
+
+    /// The name printed and written to JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            FlipArg::Off => "off",
+            FlipArg::Both => "both",
+        }
+    }
+}
 
 /// Which protocol to apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -29,7 +72,8 @@ pub enum ProtocolArg {
 }
 
 impl ProtocolArg {
-    fn name(self) -> &'static str {
+    /// The protocol's name as printed.
+    pub fn name(self) -> &'static str {
         match self {
             ProtocolArg::Standard => "standard",
             ProtocolArg::SingleShot => "single-shot",
@@ -50,74 +94,129 @@ pub struct Args {
     /// Number of random draws of the single-shot and authors' protocols.
     #[arg(long, default_value_t = PAPER_DRAWS)]
     pub draws: usize,
-    /// Seed of the single-shot and authors' draws.
+    /// Seed of the single-shot and authors' draws, and of the --max-queries subset.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Print a JSON object (rank1, rank5, rank10, rank20, mAP as fractions; queries, gallery,
-    /// protocol, model; the authors' protocol adds draws, the *_std spreads over draws,
-    /// rank1_same_camera / rank1_cross_camera and the probe counts).
+    /// Evaluate a seeded random subset of at most N queries of query/ (standard and
+    /// single-shot protocols; the same --seed gives the same subset). For large galleries.
+    #[arg(long, value_name = "N")]
+    pub max_queries: Option<usize>,
+    /// Test-time flip averaging of p(same): `both` averages p(a, b) and p(flip a, flip b)
+    /// (twice the pair scoring).
+    #[arg(long, value_enum, default_value_t = FlipArg::Off)]
+    pub flip: FlipArg,
+    /// Write the results into DIR: per_query.csv, scores.npy + queries.txt / gallery.txt,
+    /// summary.json, rank strips of the worst queries (strips/) and index.html to browse them.
+    #[arg(long, value_name = "DIR")]
+    pub export: Option<PathBuf>,
+    /// Rank strips for the N worst queries (lowest AP first).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_WORST, requires = "export")]
+    pub worst: usize,
+    /// Rank strips for every evaluated query (instead of --worst).
+    #[arg(long, requires = "export", conflicts_with = "worst")]
+    pub all: bool,
+    /// Write the equal-error threshold of this evaluation's pairs into the model folder
+    /// (calibration.json): the Compare view's default verdict threshold. Calibrate on data
+    /// you do not report results on (a validation split).
+    #[arg(long)]
+    pub calibrate: bool,
+    /// Print a JSON object (rank1, rank5, rank10, rank20, mAP, mINP as fractions; queries,
+    /// gallery, protocol, model, flip, verification (AUC, TPR at FPR 1e-2 / 1e-3, the
+    /// equal-error threshold), stages (seconds per stage); the authors' protocol adds draws,
+    /// the *_std spreads over draws, rank1_same_camera / rank1_cross_camera and the probe
+    /// counts; export and calibration when asked for).
     #[arg(long)]
     pub json: bool,
-    /// Do not read or write the trunk-feature cache kept beside the images.
+    /// Do not read or write the trunk-feature cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Folder of the trunk-feature cache (default: the user's cache folder,
+    /// ~/.cache/reid-explorer/features on Linux; one file per folder and model). Caches that
+    /// older versions kept beside the images (.reid-explorer-cache/) are no longer used and can
+    /// be deleted.
+    #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
+    pub cache_dir: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
 }
 
-/// What `eval --json` prints. Fractions in `[0, 1]`.
-#[derive(Debug, serde::Serialize)]
-pub struct EvalOutput {
-    pub rank1: f64,
-    pub rank5: f64,
-    pub rank10: f64,
-    pub rank20: f64,
-    #[serde(rename = "mAP")]
-    pub map: f64,
-    /// Queries (the authors' protocol: probes per draw).
-    pub queries: usize,
-    /// Gallery images (the authors' protocol: identities, one gallery image each per draw).
-    pub gallery: usize,
-    pub skipped_queries: usize,
-    pub protocol: String,
-    pub model: String,
-    pub backend: String,
-    pub seconds: f64,
-    /// The authors' protocol only.
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub authors: Option<AuthorsOutput>,
+/// One stage's time so far: finished runs, and the run in progress.
+struct StageRun {
+    /// Seconds and units of the stage's finished runs (a stage runs once per encoded file list).
+    done_seconds: f64,
+    done_units: usize,
+    /// The run in progress: first report, last report, last `done`, its total.
+    first: Instant,
+    last: Instant,
+    at: usize,
+    total: usize,
 }
 
-/// The authors' protocol's extra `eval --json` fields.
-#[derive(Debug, serde::Serialize)]
-pub struct AuthorsOutput {
-    pub draws: usize,
-    /// Sample standard deviations over draws.
-    pub rank1_std: f64,
-    pub rank5_std: f64,
-    pub rank10_std: f64,
-    pub rank20_std: f64,
-    #[serde(rename = "mAP_std")]
-    pub map_std: f64,
-    /// Rank-1 of the probes seen by their gallery image's camera (null: none).
-    pub rank1_same_camera: Option<f64>,
-    /// Rank-1 of the probes seen by another camera than their gallery image's (null: none).
-    pub rank1_cross_camera: Option<f64>,
-    /// Probes per draw.
-    pub probes: usize,
-    /// Same-camera probes, summed over draws.
-    pub same_camera_probes: usize,
-    /// Cross-camera probes, summed over draws.
-    pub cross_camera_probes: usize,
-    /// Probes with an unknown camera, summed over draws.
-    pub unknown_camera_probes: usize,
-    /// Test identities.
-    pub identities: usize,
+/// Records, per stage, the time from its first report to its last (summed over the stage's
+/// runs: `done` going back down starts a new run) and the units done.
+#[derive(Default)]
+struct StageClock {
+    stages: Mutex<Vec<(&'static str, StageRun)>>,
+}
+
+impl StageClock {
+    fn record(&self, stage: &'static str, done: usize, total: usize) {
+        let now = Instant::now();
+        let Ok(mut stages) = self.stages.lock() else {
+            return;
+        };
+        match stages.iter_mut().find(|(name, _)| *name == stage) {
+            Some((_, run)) => {
+                if done < run.at {
+                    run.done_seconds += run.last.duration_since(run.first).as_secs_f64();
+                    run.done_units += run.total;
+                    run.first = now;
+                }
+                run.last = now;
+                run.at = done;
+                run.total = total;
+            }
+            None => stages.push((
+                stage,
+                StageRun {
+                    done_seconds: 0.0,
+                    done_units: 0,
+                    first: now,
+                    last: now,
+                    at: done,
+                    total,
+                },
+            )),
+        }
+    }
+
+    /// Each stage's seconds and units, in the order the stages started.
+    fn times(&self) -> Vec<StageTime> {
+        let Ok(stages) = self.stages.lock() else {
+            return Vec::new();
+        };
+        stages
+            .iter()
+            .map(|(name, run)| StageTime {
+                stage: name,
+                units: run.done_units + run.total,
+                seconds: run.done_seconds + run.last.duration_since(run.first).as_secs_f64(),
+            })
+            .collect()
+    }
 }
 
 pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
     if args.draws == 0 {
         anyhow::bail!("--draws must be at least 1 (got 0)");
+    }
+    if args.max_queries == Some(0) {
+        anyhow::bail!("--max-queries must be at least 1 (got 0)");
+    }
+    if args.max_queries.is_some() && args.protocol == ProtocolArg::Authors {
+        anyhow::bail!(
+            "--max-queries applies to the standard and single-shot protocols: the authors' protocol ranks every test image (use fewer --draws to shorten it)"
+        );
     }
     let loaded = load(args.model.model.as_deref(), backend)?;
     let (draws, seed) = (args.draws, args.seed);
@@ -126,19 +225,70 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
         ProtocolArg::SingleShot => Protocol::SingleShot { draws, seed },
         ProtocolArg::Authors => Protocol::Authors { draws, seed },
     };
-    let cache = loaded.cache_for(&args.dataset, !args.no_cache);
+    let cache = (!args.no_cache)
+        .then(|| loaded.cache_for(&args.dataset, args.cache_dir.as_deref()))
+        .flatten();
     let bar = StageBar::new();
-    let ev = evaluate_dataset(
-        &loaded.net,
-        &loaded.config,
-        &args.dataset,
-        &protocol,
-        cache.as_ref(),
-        &loaded.device.device,
-        &|s, d, t| bar.update(s, d, t),
-        &CancelToken::new(),
-    )?;
+    let clock = StageClock::default();
+    let progress = |s, d, t| {
+        clock.record(s, d, t);
+        bar.update(s, d, t);
+    };
+    let opts = loaded
+        .job()
+        .cache(cache.as_ref())
+        .progress(&progress)
+        .flip(args.flip.mode());
+    let settings = EvalSettings {
+        max_queries: args.max_queries,
+        query_seed: seed,
+        ..EvalSettings::default()
+    };
+    let ev = evaluate_dataset_with(&opts, &args.dataset, &protocol, &settings)?;
     bar.finish();
+
+    let export = match &args.export {
+        Some(dir) => {
+            let options = ExportOptions {
+                strips: if args.all {
+                    StripChoice::All
+                } else {
+                    StripChoice::Worst(args.worst)
+                },
+                ..ExportOptions::default()
+            };
+            Some(
+                export_evaluation(&ev, dir, &options)
+                    .with_context(|| format!("{}: cannot export the evaluation", dir.display()))?,
+            )
+        }
+        None => None,
+    };
+    let calibration = if args.calibrate {
+        let roc = ev.roc.as_ref().with_context(|| {
+            format!(
+                "{}: cannot calibrate: the evaluation scored no same-identity or no different-identity pair",
+                args.dataset.display()
+            )
+        })?;
+        let calibration = Calibration {
+            threshold: roc.eer.threshold,
+            source: format!(
+                "eval {} ({} protocol)",
+                args.dataset.display(),
+                args.protocol.name()
+            ),
+            tpr: roc.eer.tpr,
+            fpr: roc.eer.fpr,
+            positive_pairs: roc.positives,
+            negative_pairs: roc.negatives,
+        };
+        write_calibration(&loaded.dir, &calibration)?;
+        Some(calibration)
+    } else {
+        None
+    };
+
     let m = &ev.metrics;
     let out = EvalOutput {
         rank1: m.rank1,
@@ -146,6 +296,7 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
         rank10: m.rank10,
         rank20: m.rank20,
         map: m.map,
+        minp: m.minp,
         queries: m.queries,
         gallery: m.gallery,
         skipped_queries: m.skipped_queries,
@@ -153,6 +304,12 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
         model: loaded.dir.display().to_string(),
         backend: loaded.device.description.clone(),
         seconds: ev.millis / 1e3,
+        flip: args.flip.name().into(),
+        query_files: ev.query_images.len(),
+        verification: ev.roc.as_ref().map(VerificationOutput::of),
+        stages: clock.times(),
+        export,
+        calibration,
         authors: ev.authors.as_ref().map(|a| AuthorsOutput {
             draws: a.draws,
             rank1_std: a.rank1_std,
@@ -173,62 +330,29 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&out)?);
     } else {
         print!("{}", human(&args.dataset, &out));
+        if let Some(e) = &out.export {
+            println!(
+                "  exported to {}: per_query.csv ({} rows), {}{} rank strips, index.html",
+                e.dir.display(),
+                e.per_query_rows,
+                e.scores_shape
+                    .map_or(String::new(), |(r, c)| format!("scores.npy ({r} x {c}), ")),
+                e.strips
+            );
+            for note in &e.notes {
+                println!("  note: {note}");
+            }
+        }
+        if let Some(c) = &out.calibration {
+            println!(
+                "  calibration: threshold {:.4} written to {}",
+                c.threshold,
+                loaded
+                    .dir
+                    .join(crate::model::calibration::CALIBRATION_FILE)
+                    .display()
+            );
+        }
     }
     Ok(())
-}
-
-/// The text report: one header line, then the numbers (authors' protocol: mean ± std over
-/// draws, then rank-1 of the same- and cross-camera probes).
-fn human(dataset: &std::path::Path, out: &EvalOutput) -> String {
-    let pct = |v: f64| 100.0 * v;
-    let Some(a) = &out.authors else {
-        return format!(
-            "{} ({} protocol, {} queries x {} gallery, model {}, {}, {:.1} s)\n  rank-1 {:.1}%  rank-5 {:.1}%  rank-10 {:.1}%  rank-20 {:.1}%  mAP {:.1}%\n",
-            dataset.display(),
-            out.protocol,
-            out.queries,
-            out.gallery,
-            out.model,
-            out.backend,
-            out.seconds,
-            pct(out.rank1),
-            pct(out.rank5),
-            pct(out.rank10),
-            pct(out.rank20),
-            pct(out.map)
-        );
-    };
-    let split = |r: Option<f64>, n: usize| match r {
-        Some(r) => format!("{:.1}% ({n} probe-draws)", pct(r)),
-        None => "n/a (no such probe)".into(),
-    };
-    let mut text = format!(
-        "{} (authors' protocol, {} draws, {} identities, {} probes per draw, model {}, {}, {:.1} s)\n  mean ± std over draws: rank-1 {:.1} ± {:.1}%  rank-5 {:.1} ± {:.1}%  rank-10 {:.1} ± {:.1}%  rank-20 {:.1} ± {:.1}%  mAP {:.1} ± {:.1}%\n  rank-1 same-camera probes {}, cross-camera probes {}\n",
-        dataset.display(),
-        a.draws,
-        a.identities,
-        a.probes,
-        out.model,
-        out.backend,
-        out.seconds,
-        pct(out.rank1),
-        pct(a.rank1_std),
-        pct(out.rank5),
-        pct(a.rank5_std),
-        pct(out.rank10),
-        pct(a.rank10_std),
-        pct(out.rank20),
-        pct(a.rank20_std),
-        pct(out.map),
-        pct(a.map_std),
-        split(a.rank1_same_camera, a.same_camera_probes),
-        split(a.rank1_cross_camera, a.cross_camera_probes),
-    );
-    if a.unknown_camera_probes > 0 {
-        text.push_str(&format!(
-            "  {} probe-draws with an unknown camera (in the means, in neither split)\n",
-            a.unknown_camera_probes
-        ));
-    }
-    text
 }

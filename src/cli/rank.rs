@@ -1,4 +1,6 @@
-//! `reid-explorer rank --query IMG --gallery DIR [--top K] [--csv FILE]`.
+//! `reid-explorer rank --query IMG --gallery DIR [--top K] [--csv FILE] [--flip off|both]`.
+//!
+//! The CSV is written by [`crate::eval::table`], the writer shared with the Gallery view.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,7 +11,7 @@ use crate::backend::BackendChoice;
 use crate::data::layout::parse_market;
 use crate::engine::{gallery_files, rank_gallery};
 use crate::eval::Labels;
-use crate::protocol::{CancelToken, Ranking};
+use crate::protocol::Ranking;
 
 use super::ModelArgs;
 use super::common::load;
@@ -27,12 +29,23 @@ pub struct Args {
     /// How many entries to print.
     #[arg(long, default_value_t = 20)]
     pub top: usize,
-    /// Write the whole ranking as CSV (rank,path,score,identity,camera,match).
+    /// Write the whole ranking as CSV (rank,path,score,identity,camera,match; a field holding
+    /// a comma, a quote or a line break is quoted).
     #[arg(long)]
     pub csv: Option<PathBuf>,
-    /// Do not read or write the trunk-feature cache kept beside the images.
+    /// Test-time flip averaging of p(same): `both` averages p(a, b) and p(flip a, flip b)
+    /// (twice the pair scoring).
+    #[arg(long, value_enum, default_value_t = super::eval::FlipArg::Off)]
+    pub flip: super::eval::FlipArg,
+    /// Do not read or write the trunk-feature cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Folder of the trunk-feature cache (default: the user's cache folder,
+    /// ~/.cache/reid-explorer/features on Linux; one file per folder and model). Caches that
+    /// older versions kept beside the images (.reid-explorer-cache/) are no longer used and can
+    /// be deleted.
+    #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
+    pub cache_dir: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -99,19 +112,17 @@ fn rank_and_print(args: &Args, backend: BackendChoice) -> anyhow::Result<Ranking
             identity,
             camera: Some(camera),
         });
-    let cache = loaded.cache_for(&args.gallery, !args.no_cache);
+    let cache = (!args.no_cache)
+        .then(|| loaded.cache_for(&args.gallery, args.cache_dir.as_deref()))
+        .flatten();
     let bar = StageBar::new();
-    let ranking = rank_gallery(
-        &loaded.net,
-        &loaded.config,
-        &args.query,
-        query_labels,
-        &files,
-        cache.as_ref(),
-        &loaded.device.device,
-        &|s, d, t| bar.update(s, d, t),
-        &CancelToken::new(),
-    )?;
+    let progress = |s, d, t| bar.update(s, d, t);
+    let opts = loaded
+        .job()
+        .cache(cache.as_ref())
+        .progress(&progress)
+        .flip(args.flip.mode());
+    let ranking = rank_gallery(&opts, &args.query, query_labels, &files)?;
     bar.finish();
     skipped.extend(ranking.skipped.iter().cloned());
     println!(
@@ -149,27 +160,7 @@ fn write_csv(csv: CsvOut, ranking: &Ranking) -> anyhow::Result<()> {
             csv.file.set_len(0)?;
         }
         let mut f = std::io::BufWriter::new(&csv.file);
-        writeln!(f, "rank,path,score,identity,camera,match")?;
-        for (i, e) in ranking.entries.iter().enumerate() {
-            let (id, cam) = e.labels.map_or((String::new(), String::new()), |l| {
-                (
-                    l.identity.to_string(),
-                    l.camera.map(|c| c.to_string()).unwrap_or_default(),
-                )
-            });
-            let m = e.is_match.map(|m| m.to_string()).unwrap_or_default();
-            let path = e.path.display().to_string().replace('"', "\"\"");
-            writeln!(
-                f,
-                "{},\"{}\",{:.6},{},{},{}",
-                i + 1,
-                path,
-                e.score,
-                id,
-                cam,
-                m
-            )?;
-        }
+        crate::eval::table::write_ranking(&mut f, ranking).map_err(std::io::Error::other)?;
         f.flush()
     })();
     result.with_context(|| format!("{name}: cannot write the CSV file"))

@@ -335,7 +335,8 @@ pub fn evaluate_authors<F: FnMut(usize, usize) -> f32>(
     let (cross, cross_hits) = (sum(|d| d.cross_camera_probes), sum(|d| d.cross_camera_hits));
     let ratio = |hits: usize, total: usize| (total > 0).then(|| hits as f64 / total as f64);
     Ok(AuthorsMetrics {
-        mean: Metrics::from_curve(cmc, map, probes_per_draw, 0, identities),
+        // One true match per probe: INP = 1 / rank = AP, so mINP = mAP.
+        mean: Metrics::from_curve(cmc, (map, map), probes_per_draw, 0, identities),
         draws: draws.len(),
         identities,
         probes_per_draw,

@@ -24,7 +24,16 @@
 //! CMC: `cmc[k - 1]` is the fraction of evaluated queries whose first correct match is at rank
 //! `<= k`, for `k` in `1..=K`, `K = min(50, gallery size)`. AP of a query is the mean, over all its
 //! correct matches, of the precision at the match's rank (sklearn-style average precision, every
-//! match counted); mAP is the mean AP over evaluated queries.
+//! match counted); mAP is the mean AP over evaluated queries. mINP (fast-reid's definition,
+//! Ye et al. 2021) is the mean over evaluated queries of `matches / r_last`, `r_last` the
+//! 1-based rank of the query's LAST (hardest) correct match: how far down the list one must go
+//! to find every true match. With a single true match (single-shot, the authors' protocol) it
+//! equals AP.
+//!
+//! Beyond the summary numbers: per-query results ([`QueryResult`]: AP, first-match rank, INP,
+//! the top-k with scores, same / cross camera) in [`per_query`], the ROC over every pair scored
+//! (TPR at a fixed FPR, the equal-error threshold that calibrates a model's verdict) in [`roc`],
+//! and the files an evaluation exports in [`export`] (CSV through [`table`]).
 //!
 //! # Ties and NaN
 //! Equal scores are ordered by gallery index (lower index first), so the result never depends on
@@ -51,19 +60,28 @@
 //! is left out entirely; distractors (identity `0`) are one ordinary identity.
 
 pub mod authors;
+pub mod export;
+pub mod per_query;
 mod ranking;
+pub mod roc;
 mod single_shot;
+pub mod table;
 
 use serde::{Deserialize, Serialize};
 
 pub use authors::{
     AuthorsDraw, AuthorsMetrics, DrawMetrics, authors_draws, authors_pairs, evaluate_authors,
 };
-pub use ranking::{
-    QueryOutcome, average_precision, compare_ranked, evaluate_query, first_match_rank, rank_order,
-    ranked_hits,
+pub use per_query::{
+    CameraRelation, FlipMode, QueryResult, RankedHit, ScoreTable, authors_results,
+    standard_results, worst_queries,
 };
-pub use single_shot::single_shot_gallery;
+pub use ranking::{
+    QueryOutcome, average_precision, compare_ranked, evaluate_query, first_match_rank,
+    inverse_negative_penalty, rank_order, ranked_hits,
+};
+pub use roc::{OperatingPoint, Roc, roc};
+pub use single_shot::{single_shot_gallery, single_shot_results};
 
 /// Identity of junk images (Market-1501 names starting with `-1`): never ranked.
 pub const JUNK_IDENTITY: i64 = -1;
@@ -180,6 +198,10 @@ pub struct Metrics {
     pub rank20: f64,
     /// Mean average precision over evaluated queries.
     pub map: f64,
+    /// Mean inverse negative penalty over evaluated queries (fast-reid's mINP; equals mAP with
+    /// one true match per query). Absent (0) in results written before it existed.
+    #[serde(default)]
+    pub minp: f64,
     /// Queries evaluated (with at least one valid match).
     pub queries: usize,
     /// Queries skipped because no valid match was left.
@@ -197,7 +219,13 @@ impl Metrics {
         cmc_at(&self.cmc, k)
     }
 
-    fn from_curve(cmc: Vec<f64>, map: f64, queries: usize, skipped: usize, gallery: usize) -> Self {
+    fn from_curve(
+        cmc: Vec<f64>,
+        (map, minp): (f64, f64),
+        queries: usize,
+        skipped: usize,
+        gallery: usize,
+    ) -> Self {
         Metrics {
             rank1: cmc_at(&cmc, 1),
             rank5: cmc_at(&cmc, 5),
@@ -205,6 +233,7 @@ impl Metrics {
             rank20: cmc_at(&cmc, 20),
             cmc,
             map,
+            minp,
             queries,
             skipped_queries: skipped,
             gallery,
@@ -330,6 +359,7 @@ pub(crate) struct CmcAccumulator {
     /// `first[r - 1]`: queries whose first correct match is at rank `r` (`r <= len`).
     first: Vec<u64>,
     ap_sum: f64,
+    inp_sum: f64,
     evaluated: usize,
     skipped: usize,
 }
@@ -339,6 +369,7 @@ impl CmcAccumulator {
         Self {
             first: vec![0; len],
             ap_sum: 0.0,
+            inp_sum: 0.0,
             evaluated: 0,
             skipped: 0,
         }
@@ -350,6 +381,7 @@ impl CmcAccumulator {
             Some(o) => {
                 self.evaluated += 1;
                 self.ap_sum += o.average_precision;
+                self.inp_sum += o.inp;
                 if let Some(slot) = o
                     .first_match_rank
                     .checked_sub(1)
@@ -369,8 +401,8 @@ impl CmcAccumulator {
         self.skipped
     }
 
-    /// `(cmc, map)`; all zeros when nothing was evaluated.
-    pub(crate) fn finish(&self) -> (Vec<f64>, f64) {
+    /// `(cmc, (map, minp))`; all zeros when nothing was evaluated.
+    pub(crate) fn finish(&self) -> (Vec<f64>, (f64, f64)) {
         let n = self.evaluated.max(1) as f64;
         let mut running = 0u64;
         let cmc = self
@@ -381,6 +413,6 @@ impl CmcAccumulator {
                 running as f64 / n
             })
             .collect();
-        (cmc, self.ap_sum / n)
+        (cmc, (self.ap_sum / n, self.inp_sum / n))
     }
 }

@@ -13,6 +13,8 @@ pub struct QueryOutcome {
     pub first_match_rank: usize,
     /// Average precision of the query (see [`average_precision`]).
     pub average_precision: f64,
+    /// Inverse negative penalty: matches / rank of the last match (see [`inverse_negative_penalty`]).
+    pub inp: f64,
     /// Number of correct matches among the kept gallery images.
     pub matches: usize,
 }
@@ -85,6 +87,16 @@ pub fn average_precision(hits: &[bool]) -> Option<f64> {
     (found > 0).then(|| sum / found as f64)
 }
 
+/// Inverse negative penalty of a ranked hit list (fast-reid's INP): the number of hits divided
+/// by the 1-based rank of the last hit. `None` when the list has no hit.
+///
+/// Example: hits at ranks 1 and 4 give `2 / 4 = 0.5`.
+pub fn inverse_negative_penalty(hits: &[bool]) -> Option<f64> {
+    let last = hits.iter().rposition(|&h| h)?;
+    let found = hits.iter().filter(|&&h| h).count();
+    Some(found as f64 / (last + 1) as f64)
+}
+
 /// Rank one query against the whole gallery under the standard protocol. `Ok(None)`: the query
 /// has no valid match (it would be skipped). `scores_row`: `[gallery]`.
 ///
@@ -99,12 +111,13 @@ pub fn evaluate_query(
     Ok(outcome_of(&hits))
 }
 
-fn outcome_of(hits: &[bool]) -> Option<QueryOutcome> {
+pub(super) fn outcome_of(hits: &[bool]) -> Option<QueryOutcome> {
     let first_match_rank = first_match_rank(hits)?;
     let average_precision = average_precision(hits)?;
     Some(QueryOutcome {
         first_match_rank,
         average_precision,
+        inp: inverse_negative_penalty(hits)?,
         matches: hits.iter().filter(|&&h| h).count(),
     })
 }
@@ -178,6 +191,26 @@ mod tests {
         assert!((ap - 1.0 / 3.0).abs() < 1e-12);
         assert_eq!(average_precision(&[false, false]), None);
         assert_eq!(average_precision(&[]), None);
+    }
+
+    #[test]
+    fn inverse_negative_penalty_by_hand() {
+        // Hits at ranks 1 and 4: 2 / 4.
+        assert_eq!(
+            inverse_negative_penalty(&[true, false, false, true]),
+            Some(0.5)
+        );
+        // Hits at ranks 1, 2, 3 then misses: 3 / 3.
+        assert_eq!(
+            inverse_negative_penalty(&[true, true, true, false]),
+            Some(1.0)
+        );
+        // One hit at rank 3: 1 / 3 (= its AP).
+        assert_eq!(
+            inverse_negative_penalty(&[false, false, true]),
+            Some(1.0 / 3.0)
+        );
+        assert_eq!(inverse_negative_penalty(&[false]), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::per_query::{QueryResult, rank_candidates};
 use super::{CMC_MAX_RANK, CmcAccumulator, EvalError, Labels, Metrics, QueryOutcome};
 use crate::eval::compare_ranked;
 
@@ -109,8 +110,9 @@ fn single_outcome(
     let rank = before + 1;
     Some(QueryOutcome {
         first_match_rank: rank,
-        // One match: precision at its rank.
+        // One match: precision at its rank, and the last match is the first.
         average_precision: 1.0 / rank as f64,
+        inp: 1.0 / rank as f64,
         matches: 1,
     })
 }
@@ -138,7 +140,7 @@ pub(super) fn evaluate_single_shot(
 
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut cmc_sum = vec![0.0f64; len];
-    let mut map_sum = 0.0f64;
+    let (mut map_sum, mut minp_sum) = (0.0f64, 0.0f64);
     let (mut evaluated, mut skipped) = (0, 0);
     for _ in 0..draws {
         let mut acc = CmcAccumulator::new(len);
@@ -157,21 +159,82 @@ pub(super) fn evaluate_single_shot(
         if evaluated == 0 {
             return Err(EvalError::NoValidQueries { skipped });
         }
-        let (cmc, map) = acc.finish();
+        let (cmc, (map, minp)) = acc.finish();
         for (sum, v) in cmc_sum.iter_mut().zip(cmc) {
             *sum += v;
         }
         map_sum += map;
+        minp_sum += minp;
     }
     let n = draws as f64;
     let cmc = cmc_sum.into_iter().map(|s| s / n).collect();
     Ok(Metrics::from_curve(
         cmc,
-        map_sum / n,
+        (map_sum / n, minp_sum / n),
         evaluated,
         skipped,
         gallery.len(),
     ))
+}
+
+/// Per-(query, draw) results of the single-shot protocol, the same draws as
+/// [`super::evaluate`] with [`super::Protocol::SingleShot`] makes (same seed, same order):
+/// each query ranked against its draw's gallery (one image per identity, the query's identity
+/// seen by its own camera removed). Sorted by draw, then query. `scores`: `[queries x gallery]`.
+///
+/// # Errors
+/// [`EvalError::ShapeMismatch`] for a matrix of the wrong size, [`EvalError::NoDraws`].
+pub fn single_shot_results(
+    scores: &[f32],
+    query: &[Labels],
+    gallery: &[Labels],
+    draws: usize,
+    seed: u64,
+    top_k: usize,
+) -> Result<Vec<QueryResult>, EvalError> {
+    if query.len().checked_mul(gallery.len()) != Some(scores.len()) {
+        return Err(EvalError::ShapeMismatch {
+            len: scores.len(),
+            queries: query.len(),
+            gallery: gallery.len(),
+        });
+    }
+    if draws == 0 {
+        return Err(EvalError::NoDraws);
+    }
+    let groups = IdentityGroups::new(gallery);
+    let mut by_camera: BTreeMap<Option<u32>, Vec<usize>> = BTreeMap::new();
+    for (i, q) in query.iter().enumerate() {
+        by_camera.entry(q.camera).or_default().push(i);
+    }
+    let cols = gallery.len();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Vec::with_capacity(draws * query.len());
+    for d in 0..draws {
+        for (&camera, queries) in &by_camera {
+            let chosen = groups.draw(gallery, camera, &mut rng);
+            for &q in queries {
+                let labels = query[q];
+                let kept: Vec<usize> = chosen
+                    .iter()
+                    .map(|&(_, g)| g)
+                    .filter(|&g| labels.keeps(&gallery[g]))
+                    .collect();
+                let score = |g: usize| scores.get(q * cols + g).copied().unwrap_or(f32::NAN);
+                out.push(rank_candidates(
+                    q,
+                    labels,
+                    Some(d),
+                    kept,
+                    gallery,
+                    score,
+                    top_k,
+                ));
+            }
+        }
+    }
+    out.sort_by_key(|r| (r.draw, r.query));
+    Ok(out)
 }
 
 #[cfg(test)]

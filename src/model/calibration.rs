@@ -112,11 +112,10 @@ pub fn write_calibration(dir: &Path, calibration: &Calibration) -> Result<(), Ca
             path: path.clone(),
             reason,
         })?;
-    let json =
-        serde_json::to_vec_pretty(calibration).map_err(|e| CalibrationError::Invalid {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+    let json = serde_json::to_vec_pretty(calibration).map_err(|e| CalibrationError::Invalid {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
     write_atomic(&path, &json).map_err(|error| CalibrationError::Io { path, error })
 }
 

@@ -6,6 +6,8 @@
 //! out/config.json, out/weights.bpk     the model every other command loads: the best one by
 //!                                      validation mAP (the latest while there is no validation)
 //! out/history.json                     metrics so far, compact (plots, the model card, the best)
+//! out/calibration.json                 the best validation's equal-error threshold (the
+//!                                      calibrated verdict threshold), rewritten with the history
 //! out/checkpoint/                      state.json, weights.bpk (the latest), optimizer.bpk
 //! ```
 //! Each file is stored once: `state.json` no longer embeds the history (older folders whose
@@ -26,6 +28,7 @@ use burn::tensor::{Bytes, Device};
 use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
+use crate::model::calibration::{Calibration, write_calibration};
 use crate::model::io::{save_model, weights_from_bytes, weights_to_bytes, write_atomic};
 use crate::model::{ModelConfig, XCorrNet};
 
@@ -66,6 +69,39 @@ pub struct ValidationRecord {
     pub rank1_same_camera: Option<f64>,
     #[serde(default)]
     pub rank1_cross_camera: Option<f64>,
+    /// The equal-error threshold of the validation pairs (absent in older histories).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<ValidationCalibration>,
+}
+
+/// The equal-error threshold measured on one validation's pairs (every probe against every
+/// gallery image of the validation draw), see [`crate::eval::roc`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ValidationCalibration {
+    /// p(same) at or above which a pair is called "same".
+    pub threshold: f32,
+    /// True-positive rate there.
+    pub tpr: f64,
+    /// False-positive rate there.
+    pub fpr: f64,
+    /// Same-identity pairs.
+    pub positive_pairs: usize,
+    /// Different-identity pairs.
+    pub negative_pairs: usize,
+}
+
+impl ValidationCalibration {
+    /// As the model folder's [`Calibration`], measured at validation step `step`.
+    pub fn at_step(&self, step: u64) -> Calibration {
+        Calibration {
+            threshold: self.threshold,
+            source: format!("validation step {step}"),
+            tpr: self.tpr,
+            fpr: self.fpr,
+            positive_pairs: self.positive_pairs,
+            negative_pairs: self.negative_pairs,
+        }
+    }
 }
 
 impl ValidationRecord {
@@ -222,11 +258,28 @@ pub fn write_checkpoint(
     Ok(current)
 }
 
-/// Write `out/history.json` (compact, atomically).
+/// Write `out/history.json` (compact, atomically), and `out/calibration.json` from the best
+/// validation when that validation measured one (the folder's model is the best one).
 pub fn write_history(out: &Path, history: &History) -> Result<(), CheckpointError> {
     let path = out.join(HISTORY_FILE);
     let bytes = serde_json::to_vec(history).map_err(|e| invalid(&path, e))?;
-    write_atomic(&path, &bytes).map_err(io(&path))
+    write_atomic(&path, &bytes).map_err(io(&path))?;
+    if let Some(calibration) = best_calibration(history) {
+        write_calibration(out, &calibration).map_err(|e| invalid(out, e))?;
+    }
+    Ok(())
+}
+
+/// The calibration of the best validation of `history`, if it measured one.
+pub fn best_calibration(history: &History) -> Option<Calibration> {
+    let best = history.best?;
+    history
+        .validations
+        .iter()
+        .rev()
+        .find(|v| v.step == best.step)?
+        .calibration
+        .map(|c| c.at_step(best.step))
 }
 
 /// Read `out/history.json`; `None` when there is none.
@@ -320,4 +373,63 @@ pub fn restore_optimizer(
 pub fn has_checkpoint(out: &Path) -> bool {
     out.join(CHECKPOINT_DIR).join(STATE_FILE).exists()
         || out.join(OLD_DIR).join(STATE_FILE).exists()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::model::calibration::read_calibration;
+
+    fn record(step: u64, map: f64, threshold: Option<f32>) -> ValidationRecord {
+        ValidationRecord {
+            step,
+            epoch: 0,
+            rank1: map,
+            rank5: map,
+            map,
+            authors_rank1: None,
+            authors_map: None,
+            rank1_same_camera: None,
+            rank1_cross_camera: None,
+            calibration: threshold.map(|threshold| ValidationCalibration {
+                threshold,
+                tpr: 0.8,
+                fpr: 0.2,
+                positive_pairs: 10,
+                negative_pairs: 90,
+            }),
+        }
+    }
+
+    #[test]
+    fn the_best_validation_calibrates_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut history = History {
+            validations: vec![record(100, 0.3, Some(0.7)), record(200, 0.2, Some(0.9))],
+            ..History::default()
+        };
+        // No best yet: no calibration file.
+        write_history(dir.path(), &history).unwrap();
+        assert!(read_calibration(dir.path()).unwrap().is_none());
+        // The best is step 100 (not the latest): its threshold is written.
+        history.best = Some(BestRecord {
+            step: 100,
+            rank1: 0.3,
+            map: 0.3,
+            authors_rank1: None,
+            authors_map: None,
+        });
+        write_history(dir.path(), &history).unwrap();
+        let c = read_calibration(dir.path()).unwrap().unwrap();
+        assert_eq!(c.threshold, 0.7);
+        assert_eq!(c.source, "validation step 100");
+        assert_eq!((c.positive_pairs, c.negative_pairs), (10, 90));
+        // The history round-trips with the calibration; older records without one still read.
+        let back = read_history(dir.path()).unwrap().unwrap();
+        assert_eq!(back.validations, history.validations);
+        let old = r#"{"step":5,"epoch":0,"rank1":0.1,"rank5":0.2,"map":0.1}"#;
+        let v: ValidationRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(v.calibration, None);
+    }
 }

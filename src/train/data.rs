@@ -10,11 +10,14 @@
 //! image per identity, every other image a probe), scored once as a `[probes x identities]`
 //! matrix, read two ways: the authors' protocol (each probe ranks the gallery) and, transposed,
 //! the standard protocol (each gallery image is a query ranking the probes, same-camera
-//! matches removed).
+//! matches removed). The same scores, split into same-identity and different-identity pairs,
+//! give the equal-error threshold ([`crate::eval::roc`]): the calibrated verdict threshold
+//! recorded with each validation and written beside the best model (`calibration.json`).
 
 use burn::tensor::Device;
 
 use super::config::{Augmentation, Batching, Positives, TrainConfig};
+use crate::cancel::CancelToken;
 use crate::data::Normalization;
 use crate::data::augment::{AugmentConfig, AugmentParams, apply, augment, rng_for};
 use crate::data::crops::{CropCache, to_input};
@@ -23,9 +26,8 @@ use crate::data::reuse::{ReuseConfig, ReuseSampler};
 use crate::data::sampler::{PairSampler, SamplerConfig, SamplerError, split_by_identity};
 use crate::data::{INPUT_H, INPUT_W};
 use crate::engine::{features, score_matrix};
-use crate::eval::{Labels, Protocol, authors_draws, evaluate, evaluate_authors};
+use crate::eval::{Labels, Protocol, authors_draws, evaluate, evaluate_authors, roc};
 use crate::model::XCorrNet;
-use crate::protocol::CancelToken;
 
 /// Images per real image under the authors' augmentation (original, 2 translated, 1 flipped).
 pub const COPIES: usize = 4;
@@ -68,6 +70,8 @@ pub struct ValidationMetrics {
     /// The authors' protocol on probes by the gallery image's camera / by another camera.
     pub rank1_same_camera: Option<f64>,
     pub rank1_cross_camera: Option<f64>,
+    /// The equal-error threshold of the validation pairs (None without both kinds of pair).
+    pub calibration: Option<super::checkpoint::ValidationCalibration>,
 }
 
 /// Everything the loop reads.
@@ -316,7 +320,28 @@ impl TrainData {
             &Protocol::Standard,
         )
         .map_err(|e| TrainDataError::Validation(e.to_string()))?;
+        // Every scored pair, by whether it is the same identity: the verdict calibration.
+        let (mut same, mut different) = (Vec::new(), Vec::new());
+        for (r, &p) in probes.iter().enumerate() {
+            for (c, &g) in gallery.iter().enumerate() {
+                let s = scores[r * ng + c];
+                if labels[p].identity == labels[g].identity {
+                    same.push(s);
+                } else {
+                    different.push(s);
+                }
+            }
+        }
+        let calibration =
+            roc(&same, &different).map(|roc| super::checkpoint::ValidationCalibration {
+                threshold: roc.eer.threshold,
+                tpr: roc.eer.tpr,
+                fpr: roc.eer.fpr,
+                positive_pairs: roc.positives,
+                negative_pairs: roc.negatives,
+            });
         Ok(Some(ValidationMetrics {
+            calibration,
             rank1: standard.rank1,
             rank5: standard.rank5,
             map: standard.map,

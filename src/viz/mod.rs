@@ -12,6 +12,7 @@
 mod colormap;
 mod grid;
 mod image_ops;
+mod strip;
 
 use std::path::PathBuf;
 
@@ -19,6 +20,9 @@ pub use colormap::{Colormap, NAN_RGB, ValueRange, legend_rgba, map_to_rgba, tick
 pub use grid::{GRID_GAP, GridImage, GridLayout, GridScale, grid_layout, render_grid};
 pub use image_ops::{
     encode_png, overlay, overlay_region, resize_nearest, save_png, upscale_nearest,
+};
+pub use strip::{
+    MATCH_BORDER, MISS_BORDER, MISSING_FILL, QUERY_BORDER, Strip, StripCell, render_strip,
 };
 
 /// Why an image could not be made.
