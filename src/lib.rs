@@ -16,6 +16,7 @@
 
 pub mod app;
 pub mod backend;
+pub mod cancel;
 pub mod cli;
 pub mod data;
 pub mod engine;

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use burn::tensor::Device;
-use reid_explorer::engine::evaluate_dataset;
+use reid_explorer::engine::{JobOptions, evaluate_dataset};
 use reid_explorer::eval::Protocol;
 use reid_explorer::model::io::load_model;
 use reid_explorer::protocol::CancelToken;
@@ -77,14 +77,9 @@ fn evaluate(model: &Path, dataset: &Path) -> (f64, f64, usize) {
     let device = Device::flex();
     let (config, net) = load_model(model, &device).expect("model");
     let ev = evaluate_dataset(
-        &net,
-        &config,
+        &JobOptions::new(&net, &config, &device).cancel(&CancelToken::new()),
         dataset,
         &Protocol::Standard,
-        None,
-        &device,
-        &|_, _, _| {},
-        &CancelToken::new(),
     )
     .expect("evaluate");
     (ev.metrics.rank1, ev.metrics.map, ev.metrics.queries)

@@ -244,7 +244,7 @@ fn missing_or_unlabelled_datasets_are_clear_errors() {
 
 #[test]
 fn training_on_generated_people_learns() {
-    use reid_explorer::engine::evaluate_dataset;
+    use reid_explorer::engine::{JobOptions, evaluate_dataset};
     use reid_explorer::eval::Protocol;
     use reid_explorer::protocol::CancelToken;
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -279,15 +279,11 @@ fn training_on_generated_people_learns() {
     };
     let rank1 = |dir: &Path| {
         let (config, net) = load_model(dir, &Device::flex()).expect("model");
+        let device = Device::flex();
         let ev = evaluate_dataset(
-            &net,
-            &config,
+            &JobOptions::new(&net, &config, &device).cancel(&CancelToken::new()),
             &data,
             &Protocol::Standard,
-            None,
-            &Device::flex(),
-            &|_, _, _| {},
-            &CancelToken::new(),
         )
         .expect("evaluate");
         (ev.metrics.rank1, ev.metrics.map)

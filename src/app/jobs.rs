@@ -11,55 +11,10 @@ use std::time::Instant;
 use eframe::egui;
 
 use crate::backend::BackendChoice;
-use crate::data::Dataset;
-use crate::model::ModelConfig;
+use crate::data::{Dataset, DatasetError};
+pub use crate::protocol::JobKind;
 use crate::protocol::{CancelToken, Command, Event, TrainCommand};
 use crate::worker::Workers;
-
-/// The kinds of inference job, to match answers with requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobKind {
-    LoadModel,
-    Compare,
-    Trace,
-    Rank,
-    Evaluate,
-}
-
-impl JobKind {
-    /// The worker's name for the job (as in [`Event::Error`]'s `job`).
-    pub fn name(self) -> &'static str {
-        match self {
-            JobKind::LoadModel => "load model",
-            JobKind::Compare => "compare",
-            JobKind::Trace => "trace",
-            JobKind::Rank => "rank",
-            JobKind::Evaluate => "evaluate",
-        }
-    }
-
-    fn of(command: &Command) -> Self {
-        match command {
-            Command::LoadModel { .. } => JobKind::LoadModel,
-            Command::Compare { .. } => JobKind::Compare,
-            Command::Trace { .. } => JobKind::Trace,
-            Command::Rank { .. } => JobKind::Rank,
-            Command::Evaluate { .. } => JobKind::Evaluate,
-        }
-    }
-
-    fn from_name(name: &str) -> Option<Self> {
-        [
-            JobKind::LoadModel,
-            JobKind::Compare,
-            JobKind::Trace,
-            JobKind::Rank,
-            JobKind::Evaluate,
-        ]
-        .into_iter()
-        .find(|k| k.name() == name)
-    }
-}
 
 /// One job the inference worker has been asked to do and has not answered yet.
 #[derive(Debug, Clone)]
@@ -73,6 +28,7 @@ pub struct InFlight {
 /// Progress of the job at the head of the queue.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Progress {
+    /// The stage's label ("decoding", "trunk features", "scoring", ...).
     pub stage: &'static str,
     pub done: usize,
     pub total: usize,
@@ -112,13 +68,9 @@ impl Jobs {
 
     /// Queue an inference command.
     pub fn send(&mut self, command: Command) {
-        let cancel = match &command {
-            Command::Rank { cancel, .. } | Command::Evaluate { cancel, .. } => Some(cancel.clone()),
-            _ => None,
-        };
         self.inflight.push_back(InFlight {
-            kind: JobKind::of(&command),
-            cancel,
+            kind: command.kind(),
+            cancel: command.cancel_token().cloned(),
             started: Instant::now(),
         });
         self.workers.send(command);
@@ -138,39 +90,36 @@ impl Jobs {
     pub fn poll(&mut self) -> Vec<Event> {
         let events = self.workers.poll();
         for e in &events {
-            let finished = match e {
-                Event::ModelLoaded { .. } => Some(JobKind::LoadModel),
-                Event::Compared { .. } => Some(JobKind::Compare),
-                Event::Traced { .. } => Some(JobKind::Trace),
-                Event::Ranked(_) => Some(JobKind::Rank),
-                Event::Evaluated(_) => Some(JobKind::Evaluate),
-                Event::Cancelled { job } | Event::Error { job, .. } => {
-                    if *job == "queue" {
-                        // The last command never reached the worker.
-                        self.inflight.pop_back();
-                    }
-                    JobKind::from_name(job)
-                }
-                Event::Progress { job, done, total } => {
-                    self.progress = Some(Progress {
-                        stage: job,
-                        done: *done,
-                        total: *total,
-                    });
-                    None
-                }
-                Event::Train(_) => None,
-            };
-            if let Some(kind) = finished {
-                if let Some(i) = self.inflight.iter().position(|j| j.kind == kind) {
-                    self.inflight.remove(i);
-                }
-                if self.inflight.is_empty() {
-                    self.progress = None;
-                }
-            }
+            self.track(e);
         }
         events
+    }
+
+    /// Update the queue and the progress for one event.
+    fn track(&mut self, event: &Event) {
+        if let Event::Progress {
+            stage, done, total, ..
+        } = *event
+        {
+            self.progress = Some(Progress { stage, done, total });
+            return;
+        }
+        let Some(kind) = event.finishes() else {
+            return;
+        };
+        let refused = matches!(event, Event::Error { error, .. } if error.never_ran());
+        // A refused command was the last one queued of its kind; an answer is for the oldest.
+        let i = if refused {
+            self.inflight.iter().rposition(|j| j.kind == kind)
+        } else {
+            self.inflight.iter().position(|j| j.kind == kind)
+        };
+        if let Some(i) = i {
+            self.inflight.remove(i);
+        }
+        if self.inflight.is_empty() {
+            self.progress = None;
+        }
     }
 
     /// The job being worked on, if any.
@@ -293,12 +242,7 @@ pub enum TaskResult {
     /// A dataset folder was scanned.
     Scanned {
         root: PathBuf,
-        result: Result<Arc<Dataset>, String>,
-    },
-    /// A model folder's `config.json` was read.
-    ModelConfig {
-        dir: PathBuf,
-        result: Result<ModelConfig, String>,
+        result: Result<Arc<Dataset>, DatasetError>,
     },
     /// Feature-map grids were rendered for trace `generation`.
     Grids {
@@ -312,6 +256,20 @@ pub enum TaskResult {
     },
     /// A screenshot of the window arrived.
     Screenshot(Arc<egui::ColorImage>),
+    /// A task could not run to its end (`task`: the name given to [`Background::spawn`]).
+    Failed {
+        task: &'static str,
+        error: TaskError,
+    },
+}
+
+/// Why a background task gave no result.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error("it panicked (a bug): please report it")]
+    Panicked,
+    #[error("cannot start a thread: {0}")]
+    Spawn(std::io::Error),
 }
 
 /// Runs closures on short-lived threads and hands their results back to the frame loop.
@@ -334,24 +292,24 @@ impl Background {
     }
 
     /// Run `task` on a thread of its own; its result arrives through [`Background::poll`].
-    pub fn spawn(&self, name: &str, task: impl FnOnce() -> TaskResult + Send + 'static) {
+    pub fn spawn(&self, name: &'static str, task: impl FnOnce() -> TaskResult + Send + 'static) {
         let tx = self.tx.clone();
         let ctx = self.ctx.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("gui-{name}"))
             .spawn(move || {
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task))
-                    .unwrap_or_else(|_| TaskResult::Saved {
-                        what: "background task",
-                        result: Err("a background task panicked (a bug): please report it".into()),
+                    .unwrap_or(TaskResult::Failed {
+                        task: name,
+                        error: TaskError::Panicked,
                     });
                 let _ = tx.send(result);
                 ctx.request_repaint();
             });
         if let Err(e) = spawned {
-            let _ = self.tx.send(TaskResult::Saved {
-                what: "background task",
-                result: Err(format!("cannot start a thread: {e}")),
+            let _ = self.tx.send(TaskResult::Failed {
+                task: name,
+                error: TaskError::Spawn(e),
             });
         }
     }
@@ -393,24 +351,8 @@ impl Background {
     /// Scan a dataset folder.
     pub fn scan(&self, root: PathBuf) {
         self.spawn("scan", move || {
-            let result = crate::data::scan(&root, None)
-                .map(Arc::new)
-                .map_err(|e| e.to_string());
+            let result = crate::data::scan(&root, None).map(Arc::new);
             TaskResult::Scanned { root, result }
-        });
-    }
-
-    /// Read a model folder's configuration (plain JSON).
-    pub fn read_model_config(&self, dir: PathBuf) {
-        self.spawn("model-config", move || {
-            let path = dir.join(crate::model::io::CONFIG_FILE);
-            let result = std::fs::read_to_string(&path)
-                .map_err(|e| format!("{}: {e}", path.display()))
-                .and_then(|text| {
-                    serde_json::from_str::<ModelConfig>(&text)
-                        .map_err(|e| format!("{}: {e}", path.display()))
-                });
-            TaskResult::ModelConfig { dir, result }
         });
     }
 }

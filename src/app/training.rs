@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use eframe::egui::{self, RichText};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
+use super::views::View;
 use super::widgets::format_value;
 use super::{Action, ViewCtx};
 use crate::protocol::{StartMode, TrainCommand, TrainEvent};
+use crate::train::OutputFolder;
 
 const ORANGE: egui::Color32 = egui::Color32::from_rgb(240, 150, 40);
 const GREEN: egui::Color32 = egui::Color32::from_rgb(70, 180, 90);
@@ -126,7 +128,7 @@ pub fn ema(points: &[[f64; 2]], alpha: f64) -> Vec<[f64; 2]> {
 pub struct TrainingView {
     run: Option<Run>,
     /// Cached [`TrainingView::folder_state`]: (folder, answer, when checked).
-    checkpoint: Option<(PathBuf, (bool, bool), Instant)>,
+    checkpoint: Option<(PathBuf, OutputFolder, Instant)>,
     /// The user confirmed replacing the model in the output folder.
     replace: bool,
 }
@@ -241,69 +243,31 @@ impl TrainingView {
         self.checkpoint = None;
     }
 
-    /// Whether `out` holds (a model, a checkpoint): two or three `stat` calls, at most every two
-    /// seconds.
-    fn folder_state(&mut self, out: &std::path::Path) -> (bool, bool) {
+    /// What `out` holds: two or three `stat` calls, at most every two seconds.
+    fn folder_state(&mut self, out: &std::path::Path) -> OutputFolder {
         let fresh = self
             .checkpoint
             .as_ref()
             .is_some_and(|(p, _, at)| p == out && at.elapsed() < Duration::from_secs(2));
         if !fresh {
-            let has = (
-                crate::train::folder::holds_model(out),
-                crate::train::checkpoint::has_checkpoint(out),
-            );
-            self.checkpoint = Some((out.to_path_buf(), has, Instant::now()));
+            let state = OutputFolder::inspect(out);
+            self.checkpoint = Some((out.to_path_buf(), state, Instant::now()));
         }
         self.checkpoint
             .as_ref()
-            .map_or((false, false), |(_, has, _)| *has)
+            .map_or_else(OutputFolder::default, |(_, state, _)| *state)
     }
 
-    /// Draw the view.
-    #[must_use]
-    pub fn ui(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>) -> Vec<Action> {
-        let mut out = Vec::new();
-        let active = self.running() || cx.jobs.training();
-        egui::Panel::left("train-form")
-            .resizable(true)
-            .default_size(330.0)
-            .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| {
-                    ui.add_enabled_ui(!active, |ui| {
-                        super::train_form::form(ui, &mut cx.persisted.train, &mut out)
-                    });
-                    ui.separator();
-                    let (holds_model, resumable) = self.folder_state(&cx.persisted.train.out);
-                    if holds_model {
-                        ui.checkbox(&mut self.replace, "replace the model in the output folder")
-                            .on_hover_text(
-                                "the output folder holds a trained model: a new run replaces it \
-                                 (its model card is moved to README.replaced.md)",
-                            );
-                    }
-                    self.buttons(ui, cx, active, (holds_model, resumable), &mut out);
-                });
-            });
-        egui::CentralPanel::default().show(ui, |ui| {
-            self.progress_and_plots(ui, &mut cx.persisted.ema_alpha, &mut out)
-        });
-        if let Some(r) = &self.run {
-            ui.ctx().request_repaint_after(if r.active() {
-                Duration::from_millis(500)
-            } else {
-                Duration::from_secs(5)
-            });
-        }
-        out
-    }
-
+    /// The start / resume / pause / stop buttons.
     fn buttons(
         &mut self,
         ui: &mut egui::Ui,
         cx: &mut ViewCtx<'_>,
         active: bool,
-        (holds_model, resumable): (bool, bool),
+        OutputFolder {
+            holds_model,
+            resumable,
+        }: OutputFolder,
         out: &mut Vec<Action>,
     ) {
         ui.horizontal_wrapped(|ui| {
@@ -377,144 +341,190 @@ impl TrainingView {
             );
             return;
         };
-        let status = match &r.status {
-            Status::Starting => "starting…".to_string(),
-            Status::Loading { done, total } => format!("loading images {done}/{total}"),
-            Status::Running => "running".into(),
-            Status::Paused => "paused".into(),
-            Status::Finished => "finished".into(),
-            Status::Cancelled => "stopped (checkpoint written)".into(),
-            Status::Failed(why) => format!("failed: {why}"),
-        };
-        ui.horizontal(|ui| {
-            ui.label(RichText::new(format!("Training: {status}")).strong());
-            ui.label(format!(
-                "step {} of {} · epoch {}",
-                r.step,
-                r.total_steps,
-                r.epoch + 1
-            ));
-            ui.label(RichText::new(format!("-> {}", r.model_dir.display())).weak());
-        });
-        let frac = if r.total_steps > 0 {
-            r.step as f32 / r.total_steps as f32
-        } else {
-            0.0
-        };
-        let text = if r.status == Status::Running {
-            let eta = r
-                .eta()
-                .map_or(String::new(), |d| format!(" · ETA {}", format_duration(d)));
-            format!("{:.0}% · {:.0} pairs/s{eta}", frac * 100.0, r.pairs_per_s)
-        } else {
-            format!("{:.0}%", frac * 100.0)
-        };
-        ui.add(egui::ProgressBar::new(frac).text(text));
-        if let Status::Loading { done, total } = r.status {
-            ui.add(
-                egui::ProgressBar::new(done as f32 / total.max(1) as f32)
-                    .text(format!("decoding {done}/{total} training images")),
-            );
-        }
-        if let Some((step, path)) = &r.last_checkpoint {
-            ui.label(
-                RichText::new(format!(
-                    "last checkpoint at step {step}: {}",
-                    path.display()
-                ))
-                .weak(),
-            );
-        }
-        for notice in r.notices.iter().rev().take(3).rev() {
-            ui.label(RichText::new(notice).weak());
-        }
-        if let Some(last) = r.loss.last() {
-            ui.label(format!(
-                "loss {} · accuracy {:.1}% · lr {:.2e}{}",
-                format_value(last[1] as f32),
-                r.accuracy.last().map_or(0.0, |a| a[1]),
-                r.lr.last().map_or(0.0, |l| l[1]),
-                r.rank1
-                    .last()
-                    .map_or(String::new(), |v| format!(" · val rank-1 {:.1}%", v[1]))
-            ));
-        }
-        if let Some(dir) = &r.finished_dir
-            && ui
-                .button(format!("Use this model ({})", dir.display()))
-                .on_hover_text("load it into Compare, Gallery and the maps")
-                .clicked()
-        {
-            out.push(Action::UseModel(dir.clone()));
-        }
+        progress(ui, r, out);
         ui.separator();
-        let h = ((ui.available_height() - 40.0) / 2.0).max(120.0);
-        let w = ((ui.available_width() - 16.0) / 2.0).max(160.0);
-        let link = egui::Id::unique("train-plots");
-        let smoothed = ema(&r.loss, f64::from(*alpha));
-        let plot = |id: &str, y: &str| {
-            Plot::new(id.to_string())
-                .height(h)
-                .width(w)
-                .legend(Legend::default())
-                .link_axis(link, [true, false])
-                .x_axis_label("step")
-                .y_axis_label(y.to_string())
-                .allow_scroll(false)
-        };
-        ui.horizontal(|ui| {
-            plot("plot-loss", "loss")
-                .y_axis_formatter(|mark, _| format_value(mark.value as f32))
-                .show(ui, |p| {
-                    p.line(
-                        Line::new("loss", PlotPoints::from(r.loss.clone()))
-                            .color(egui::Color32::from_gray(140)),
-                    );
-                    p.line(
-                        Line::new("loss (EMA)", PlotPoints::from(smoothed))
-                            .width(2.0)
-                            .color(ORANGE),
-                    );
-                });
-            plot("plot-acc", "%")
-                .include_y(0.0)
-                .include_y(100.0)
-                .show(ui, |p| {
-                    p.line(
-                        Line::new("pair accuracy", PlotPoints::from(r.accuracy.clone()))
-                            .color(GREEN),
-                    );
-                });
-        });
-        ui.horizontal(|ui| {
-            plot("plot-lr", "lr").show(ui, |p| {
-                p.line(Line::new("learning rate", PlotPoints::from(r.lr.clone())).color(BLUE))
-            });
-            plot("plot-val", "%")
-                .include_y(0.0)
-                .include_y(100.0)
-                .show(ui, |p| {
-                    p.line(
-                        Line::new("val rank-1", PlotPoints::from(r.rank1.clone())).color(PURPLE),
-                    );
-                    p.points(
-                        Points::new("val rank-1", PlotPoints::from(r.rank1.clone()))
-                            .radius(3.0)
-                            .color(PURPLE),
-                    );
-                    p.line(Line::new("val mAP", PlotPoints::from(r.map.clone())).color(TEAL));
-                    p.points(
-                        Points::new("val mAP", PlotPoints::from(r.map.clone()))
-                            .radius(3.0)
-                            .color(TEAL),
-                    );
-                });
-        });
-        ui.horizontal(|ui| {
-            ui.label("loss smoothing (EMA weight)");
-            ui.add(egui::Slider::new(alpha, 0.005..=1.0).logarithmic(true));
-        });
+        plots(ui, r, alpha);
     }
+}
+
+impl View for TrainingView {
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>) -> Vec<Action> {
+        let mut out = Vec::new();
+        let active = self.running() || cx.jobs.training();
+        egui::Panel::left("train-form")
+            .resizable(true)
+            .default_size(330.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    ui.add_enabled_ui(!active, |ui| {
+                        super::train_form::form(ui, &mut cx.persisted.train, &mut out)
+                    });
+                    ui.separator();
+                    let folder = self.folder_state(&cx.persisted.train.out);
+                    if folder.holds_model {
+                        ui.checkbox(&mut self.replace, "replace the model in the output folder")
+                            .on_hover_text(
+                                "the output folder holds a trained model: a new run replaces it \
+                                 (its model card is moved to README.replaced.md)",
+                            );
+                    }
+                    self.buttons(ui, cx, active, folder, &mut out);
+                });
+            });
+        egui::CentralPanel::default().show(ui, |ui| {
+            self.progress_and_plots(ui, &mut cx.persisted.ema_alpha, &mut out)
+        });
+        if let Some(r) = &self.run {
+            ui.ctx().request_repaint_after(if r.active() {
+                Duration::from_millis(500)
+            } else {
+                Duration::from_secs(5)
+            });
+        }
+        out
+    }
+}
+
+/// The run's status, progress bars, last checkpoint, notices and latest numbers.
+fn progress(ui: &mut egui::Ui, r: &Run, out: &mut Vec<Action>) {
+    let status = match &r.status {
+        Status::Starting => "starting…".to_string(),
+        Status::Loading { done, total } => format!("loading images {done}/{total}"),
+        Status::Running => "running".into(),
+        Status::Paused => "paused".into(),
+        Status::Finished => "finished".into(),
+        Status::Cancelled => "stopped (checkpoint written)".into(),
+        Status::Failed(why) => format!("failed: {why}"),
+    };
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(format!("Training: {status}")).strong());
+        ui.label(format!(
+            "step {} of {} · epoch {}",
+            r.step,
+            r.total_steps,
+            r.epoch + 1
+        ));
+        ui.label(RichText::new(format!("-> {}", r.model_dir.display())).weak());
+    });
+    let frac = if r.total_steps > 0 {
+        r.step as f32 / r.total_steps as f32
+    } else {
+        0.0
+    };
+    let text = if r.status == Status::Running {
+        let eta = r
+            .eta()
+            .map_or(String::new(), |d| format!(" · ETA {}", format_duration(d)));
+        format!("{:.0}% · {:.0} pairs/s{eta}", frac * 100.0, r.pairs_per_s)
+    } else {
+        format!("{:.0}%", frac * 100.0)
+    };
+    ui.add(egui::ProgressBar::new(frac).text(text));
+    if let Status::Loading { done, total } = r.status {
+        ui.add(
+            egui::ProgressBar::new(done as f32 / total.max(1) as f32)
+                .text(format!("decoding {done}/{total} training images")),
+        );
+    }
+    if let Some((step, path)) = &r.last_checkpoint {
+        ui.label(
+            RichText::new(format!(
+                "last checkpoint at step {step}: {}",
+                path.display()
+            ))
+            .weak(),
+        );
+    }
+    for notice in r.notices.iter().rev().take(3).rev() {
+        ui.label(RichText::new(notice).weak());
+    }
+    if let Some(last) = r.loss.last() {
+        ui.label(format!(
+            "loss {} · accuracy {:.1}% · lr {:.2e}{}",
+            format_value(last[1] as f32),
+            r.accuracy.last().map_or(0.0, |a| a[1]),
+            r.lr.last().map_or(0.0, |l| l[1]),
+            r.rank1
+                .last()
+                .map_or(String::new(), |v| format!(" · val rank-1 {:.1}%", v[1]))
+        ));
+    }
+    if let Some(dir) = &r.finished_dir
+        && ui
+            .button(format!("Use this model ({})", dir.display()))
+            .on_hover_text("load it into Compare, Gallery and the maps")
+            .clicked()
+    {
+        out.push(Action::UseModel(dir.clone()));
+    }
+}
+
+/// Loss (raw and smoothed with EMA weight `alpha`, adjustable), pair accuracy, learning rate
+/// and validation rank-1 / mAP against the step.
+fn plots(ui: &mut egui::Ui, r: &Run, alpha: &mut f32) {
+    let h = ((ui.available_height() - 40.0) / 2.0).max(120.0);
+    let w = ((ui.available_width() - 16.0) / 2.0).max(160.0);
+    let link = egui::Id::unique("train-plots");
+    let smoothed = ema(&r.loss, f64::from(*alpha));
+    let plot = |id: &str, y: &str| {
+        Plot::new(id.to_string())
+            .height(h)
+            .width(w)
+            .legend(Legend::default())
+            .link_axis(link, [true, false])
+            .x_axis_label("step")
+            .y_axis_label(y.to_string())
+            .allow_scroll(false)
+    };
+    ui.horizontal(|ui| {
+        plot("plot-loss", "loss")
+            .y_axis_formatter(|mark, _| format_value(mark.value as f32))
+            .show(ui, |p| {
+                p.line(
+                    Line::new("loss", PlotPoints::from(r.loss.clone()))
+                        .color(egui::Color32::from_gray(140)),
+                );
+                p.line(
+                    Line::new("loss (EMA)", PlotPoints::from(smoothed))
+                        .width(2.0)
+                        .color(ORANGE),
+                );
+            });
+        plot("plot-acc", "%")
+            .include_y(0.0)
+            .include_y(100.0)
+            .show(ui, |p| {
+                p.line(
+                    Line::new("pair accuracy", PlotPoints::from(r.accuracy.clone())).color(GREEN),
+                );
+            });
+    });
+    ui.horizontal(|ui| {
+        plot("plot-lr", "lr").show(ui, |p| {
+            p.line(Line::new("learning rate", PlotPoints::from(r.lr.clone())).color(BLUE))
+        });
+        plot("plot-val", "%")
+            .include_y(0.0)
+            .include_y(100.0)
+            .show(ui, |p| {
+                p.line(Line::new("val rank-1", PlotPoints::from(r.rank1.clone())).color(PURPLE));
+                p.points(
+                    Points::new("val rank-1", PlotPoints::from(r.rank1.clone()))
+                        .radius(3.0)
+                        .color(PURPLE),
+                );
+                p.line(Line::new("val mAP", PlotPoints::from(r.map.clone())).color(TEAL));
+                p.points(
+                    Points::new("val mAP", PlotPoints::from(r.map.clone()))
+                        .radius(3.0)
+                        .color(TEAL),
+                );
+            });
+    });
+    ui.horizontal(|ui| {
+        ui.label("loss smoothing (EMA weight)");
+        ui.add(egui::Slider::new(alpha, 0.005..=1.0).logarithmic(true));
+    });
 }
 
 #[cfg(test)]

@@ -6,10 +6,9 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backend::{BackendChoice, select};
-use crate::protocol::TrainEvent;
 use crate::train::checkpoint::stored_config;
 use crate::train::config::{Augmentation, Batching, Init, InputNorm, Positives};
-use crate::train::{Outcome, StartMode, TrainConfig, TrainControl, train};
+use crate::train::{Outcome, StartMode, TrainConfig, TrainControl, TrainEvent, train};
 
 /// Arguments of `train`. Settings left out take the authors' recipe (`TrainConfig::default`)
 /// for a new run, and the checkpoint's values on `--resume`.
@@ -32,62 +31,51 @@ pub struct Args {
     /// Replace the model already in --out (without it, a folder holding a model is refused).
     #[arg(long)]
     pub overwrite: bool,
-    /// Epochs over the pair list (pairs) or the identities (reuse) [default: 20].
-    #[arg(long)]
+    // The settings below are None when not given (a resume keeps the checkpoint's value); their
+    // help shows the default of a new run, read from `TrainConfig::default`.
+    #[arg(long, help = help("Epochs over the pair list (pairs) or the identities (reuse)", d().epochs))]
     pub epochs: Option<usize>,
-    /// Pairs per step with --batching pairs [default: 128].
-    #[arg(long)]
+    #[arg(long, help = help("Pairs per step with --batching pairs", d().batch_size))]
     pub batch_size: Option<usize>,
-    /// Base learning rate [default: 0.05].
-    #[arg(long)]
+    #[arg(long, help = help("Base learning rate", d().learning_rate))]
     pub lr: Option<f64>,
-    /// SGD momentum [default: 0.9].
-    #[arg(long)]
+    #[arg(long, help = help("SGD momentum", d().momentum))]
     pub momentum: Option<f64>,
-    /// Momentum dampening; Torch7's optim.sgd uses the momentum [default: 0.9].
-    #[arg(long)]
+    #[arg(long, help = help("Momentum dampening; Torch7's optim.sgd uses the momentum", d().dampening))]
     pub dampening: Option<f64>,
-    /// L2 weight decay, biases included [default: 5e-4].
-    #[arg(long)]
+    #[arg(long, help = help("L2 weight decay, biases included", d().weight_decay))]
     pub weight_decay: Option<f64>,
-    /// lr_t = lr / (1 + t * lr_decay) [default: 1e-4].
-    #[arg(long)]
+    #[arg(long, help = help("lr_t = lr / (1 + t * lr_decay)", d().lr_decay))]
     pub lr_decay: Option<f64>,
-    /// Negatives per positive pair [default: 2].
-    #[arg(long)]
+    #[arg(long, help = help("Negatives per positive pair", d().negatives_per_positive))]
     pub negatives: Option<usize>,
-    /// Cap on positive pairs per identity per epoch [default: all].
-    #[arg(long)]
+    #[arg(long, help = help(
+        "Cap on positive pairs per identity per epoch",
+        d().max_positives_per_identity.map_or("all".into(), |n| n.to_string()),
+    ))]
     pub max_positives: Option<usize>,
-    /// Which pairs of an identity's images are positives [default: all].
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, help = help("Which pairs of an identity's images are positives", name(d().positives)))]
     pub positives: Option<Positives>,
-    /// Initialisation of a fresh network [default: torch].
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, help = help("Initialisation of a fresh network", name(d().init)))]
     pub init: Option<Init>,
-    /// Input scaling of a fresh network [default: none, RGB in [0, 1]].
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, help = help(
+        "Input scaling of a fresh network (none: RGB in [0, 1])",
+        name(d().input_norm),
+    ))]
     pub input_norm: Option<InputNorm>,
-    /// Augmentation [default: online].
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, help = help("Augmentation", name(d().augmentation())))]
     pub augmentation: Option<Augmentation>,
-    /// How a step's pairs are formed [default: pairs].
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, help = help("How a step's pairs are formed", name(d().batching)))]
     pub batching: Option<Batching>,
-    /// Reuse batching: identities per step (K) [default: 8].
-    #[arg(long)]
+    #[arg(long, help = help("Reuse batching: identities per step (K)", d().reuse_identities))]
     pub reuse_identities: Option<usize>,
-    /// Reuse batching: images per identity (M) [default: 4].
-    #[arg(long)]
+    #[arg(long, help = help("Reuse batching: images per identity (M)", d().reuse_images))]
     pub reuse_images: Option<usize>,
-    /// Fraction of identities held out for validation [default: 0.1].
-    #[arg(long)]
+    #[arg(long, help = help("Fraction of identities held out for validation", d().validation_fraction))]
     pub val_fraction: Option<f64>,
-    /// Validate every this many steps, 0 = never [default: 500].
-    #[arg(long)]
+    #[arg(long, help = help("Validate every this many steps, 0 = never", d().validate_every))]
     pub validate_every: Option<usize>,
-    /// Checkpoint every this many steps [default: 500].
-    #[arg(long)]
+    #[arg(long, help = help("Checkpoint every this many steps", d().checkpoint_every))]
     pub checkpoint_every: Option<usize>,
     /// Turn off every augmentation (same as --augmentation off).
     #[arg(long)]
@@ -95,8 +83,7 @@ pub struct Args {
     /// Mild colour jitter.
     #[arg(long)]
     pub color_jitter: bool,
-    /// Seed of initialisation, sampling and augmentation [default: 0].
-    #[arg(long)]
+    #[arg(long, help = help("Seed of initialisation, sampling and augmentation", d().seed))]
     pub seed: Option<u64>,
     /// Stop after this many steps in total.
     #[arg(long)]
@@ -107,6 +94,23 @@ pub struct Args {
     /// Start from this model folder's weights (fine-tune) instead of a fresh initialisation
     #[arg(long, value_name = "MODEL_DIR", conflicts_with = "resume")]
     pub init_from: Option<PathBuf>,
+}
+
+/// The settings of a new run: the one source of the defaults shown by `--help`.
+fn d() -> TrainConfig {
+    TrainConfig::default()
+}
+
+/// A setting's help line with its default: `Base learning rate [default: 0.05]`.
+fn help(text: &str, default: impl std::fmt::Display) -> String {
+    format!("{text} [default: {default}]")
+}
+
+/// A choice's command-line spelling (`cross-camera`).
+fn name<T: clap::ValueEnum>(value: T) -> String {
+    value
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_string())
 }
 
 impl Args {
@@ -171,55 +175,6 @@ impl Args {
     }
 }
 
-/// One event as a JSON object with an `"event"` tag.
-fn event_json(e: &TrainEvent) -> serde_json::Value {
-    use serde_json::json;
-    match e {
-        TrainEvent::Loading { done, total } => {
-            json!({"event": "loading", "done": done, "total": total})
-        }
-        TrainEvent::Started {
-            total_steps,
-            start_step,
-            pairs_per_epoch,
-        } => {
-            json!({"event": "started", "total_steps": total_steps, "start_step": start_step, "pairs_per_epoch": pairs_per_epoch})
-        }
-        TrainEvent::Step {
-            step,
-            epoch,
-            loss,
-            accuracy,
-            lr,
-            pairs,
-            pairs_per_s,
-        } => {
-            json!({"event": "step", "step": step, "epoch": epoch, "loss": loss, "accuracy": accuracy, "lr": lr, "pairs": pairs, "pairs_per_s": pairs_per_s})
-        }
-        TrainEvent::EpochEnd { epoch, step } => {
-            json!({"event": "epoch_end", "epoch": epoch, "step": step})
-        }
-        TrainEvent::Validation(v) => {
-            json!({"event": "validation", "step": v.step, "epoch": v.epoch, "rank1": v.rank1, "rank5": v.rank5, "mAP": v.map,
-                "authors_rank1": v.authors_rank1, "authors_mAP": v.authors_map,
-                "rank1_same_camera": v.rank1_same_camera, "rank1_cross_camera": v.rank1_cross_camera})
-        }
-        TrainEvent::Notice { message } => json!({"event": "notice", "message": message}),
-        TrainEvent::Checkpoint { step, path } => {
-            json!({"event": "checkpoint", "step": step, "path": path})
-        }
-        TrainEvent::Paused { step } => json!({"event": "paused", "step": step}),
-        TrainEvent::Resumed { step } => json!({"event": "resumed", "step": step}),
-        TrainEvent::Finished { step, model_dir } => {
-            json!({"event": "finished", "step": step, "model": model_dir})
-        }
-        TrainEvent::Cancelled { step, model_dir } => {
-            json!({"event": "cancelled", "step": step, "model": model_dir})
-        }
-        TrainEvent::Failed { reason } => json!({"event": "failed", "reason": reason}),
-    }
-}
-
 pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
     let device = select(backend)?;
     if let Some(n) = &device.notice {
@@ -251,7 +206,7 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
     );
     let outcome = train(&config, mode, &device.device, &control, &mut |e| {
         if args.json {
-            println!("{}", event_json(&e));
+            println!("{}", e.json_line());
         }
         match &e {
             TrainEvent::Started {
@@ -306,7 +261,7 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
             };
             let secs = start.elapsed().as_secs_f64();
             if args.json {
-                println!("{}", event_json(&last));
+                println!("{}", last.json_line());
             } else {
                 println!(
                     "trained to step {step} in {secs:.0} s ({:.1} pairs/s overall, last step {last_rate:.1} pairs/s, loss {last_loss:.4}); model in {}",
@@ -318,14 +273,93 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
         }
         Err(e) => {
             if args.json {
-                println!(
-                    "{}",
-                    event_json(&TrainEvent::Failed {
-                        reason: e.to_string()
-                    })
-                );
+                let failed = TrainEvent::Failed {
+                    reason: e.to_string(),
+                };
+                println!("{}", failed.json_line());
             }
             Err(e.into())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Args as _;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Args {
+        let cmd = Args::augment_args(clap::Command::new("train").no_binary_name(true));
+        let matches = cmd.try_get_matches_from(args).expect("valid arguments");
+        <Args as clap::FromArgMatches>::from_arg_matches(&matches).expect("arguments")
+    }
+
+    /// A new run given only the folders trains with `TrainConfig::default`, and `--help` shows
+    /// exactly those defaults.
+    #[test]
+    fn the_command_line_defaults_are_the_config_defaults() {
+        let args = parse(&["--dataset", "data", "--out", "m"]);
+        let config = args.config(TrainConfig::default());
+        let expected = TrainConfig {
+            dataset: "data".into(),
+            out: "m".into(),
+            ..TrainConfig::default()
+        };
+        assert_eq!(config, expected);
+        let cmd = Args::augment_args(clap::Command::new("train"));
+        let shown = |id: &str| {
+            cmd.get_arguments()
+                .find(|a| a.get_id() == id)
+                .and_then(|a| a.get_help())
+                .map(|h| h.to_string())
+                .unwrap_or_default()
+        };
+        for (id, default) in [
+            ("epochs", "20"),
+            ("batch_size", "128"),
+            ("lr", "0.05"),
+            ("momentum", "0.9"),
+            ("dampening", "0.9"),
+            ("weight_decay", "0.0005"),
+            ("lr_decay", "0.0001"),
+            ("negatives", "2"),
+            ("max_positives", "all"),
+            ("positives", "all"),
+            ("init", "torch"),
+            ("input_norm", "none"),
+            ("augmentation", "online"),
+            ("batching", "pairs"),
+            ("reuse_identities", "8"),
+            ("reuse_images", "4"),
+            ("val_fraction", "0.1"),
+            ("validate_every", "500"),
+            ("checkpoint_every", "500"),
+            ("seed", "0"),
+        ] {
+            let help = shown(id);
+            assert!(
+                help.ends_with(&format!("[default: {default}]")),
+                "{id}: {help}"
+            );
+        }
+    }
+
+    #[test]
+    fn given_settings_override_the_base() {
+        let args = parse(&[
+            "--dataset",
+            "data",
+            "--out",
+            "m",
+            "--epochs",
+            "3",
+            "--lr",
+            "0.01",
+            "--no-augment",
+        ]);
+        let c = args.config(TrainConfig::default());
+        assert_eq!((c.epochs, c.learning_rate, c.augment), (3, 0.01, false));
+        assert_eq!(c.batch_size, TrainConfig::default().batch_size);
     }
 }

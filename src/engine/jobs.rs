@@ -1,13 +1,22 @@
 //! Whole jobs over files: rank a gallery folder against a query, evaluate a labelled split.
 //! Used by the `rank` / `eval` commands and the GUI's inference worker.
+//!
+//! Every job takes a [`JobOptions`]: the network, its configuration and device, and how the job
+//! runs (feature cache, progress callback, cancel token).
 
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 use std::time::Instant;
 
 use burn::tensor::Device;
 
-use super::cache::{FeatureCache, FileStamp, cache_path};
+pub use super::cache::CacheSpec;
+use super::cache::{FeatureCache, FileStamp};
+use super::evaluation::{EvalSettings, authors_details, seeded_subset, split_details};
+use super::flip::{FlipMode, flip_matrix, flip_pairs};
+use super::results::{Evaluation, RankedEntry, Ranking};
 use super::score::{FeatureBank, ScoreError, features, score_matrix, score_pairs, score_query};
+use crate::cancel::CancelToken;
 use crate::data::crops::{CropCache, to_input};
 use crate::data::layout::{DatasetError, Split, scan};
 use crate::eval::{
@@ -15,10 +24,75 @@ use crate::eval::{
 };
 use crate::model::ModelConfig;
 use crate::model::XCorrNet;
-use crate::protocol::{CancelToken, Evaluation, RankedEntry, Ranking};
 
 /// Progress of a stage: (stage name, done, total).
 pub type StageProgress<'a> = &'a (dyn Fn(&'static str, usize, usize) + Sync);
+
+/// The network a job runs, and how it runs.
+#[derive(Clone, Copy)]
+pub struct JobOptions<'a> {
+    pub net: &'a XCorrNet,
+    pub config: &'a ModelConfig,
+    pub device: &'a Device,
+    /// The feature cache of the images' folder (None: every image goes through the trunk).
+    pub cache: Option<&'a CacheSpec>,
+    /// Stage progress ("decoding", "trunk features", "scoring", ...).
+    pub progress: StageProgress<'a>,
+    /// Checked between batches; a tripped token ends the job with [`JobError::Cancelled`].
+    pub cancel: &'a CancelToken,
+    /// Test-time flip averaging of every score ([`super::flip`]).
+    pub flip: FlipMode,
+}
+
+/// A progress callback that ignores every report.
+fn no_progress(_: &'static str, _: usize, _: usize) {}
+
+/// A token nobody trips.
+static NEVER: LazyLock<CancelToken> = LazyLock::new(CancelToken::new);
+
+impl<'a> JobOptions<'a> {
+    /// `net` with its `config` on `device`: no cache, no progress reports, never cancelled.
+    pub fn new(net: &'a XCorrNet, config: &'a ModelConfig, device: &'a Device) -> Self {
+        Self {
+            net,
+            config,
+            device,
+            cache: None,
+            progress: &no_progress,
+            cancel: &NEVER,
+            flip: FlipMode::Off,
+        }
+    }
+
+    /// Average every score over the pair and the mirrored pair ([`FlipMode::Both`]).
+    pub fn flip(self, flip: FlipMode) -> Self {
+        Self { flip, ..self }
+    }
+
+    /// Read and update the feature cache `cache` (None: no cache).
+    pub fn cache(self, cache: Option<&'a CacheSpec>) -> Self {
+        Self { cache, ..self }
+    }
+
+    /// Report stage progress to `progress`.
+    pub fn progress(self, progress: StageProgress<'a>) -> Self {
+        Self { progress, ..self }
+    }
+
+    /// Stop when `cancel` is tripped.
+    pub fn cancel(self, cancel: &'a CancelToken) -> Self {
+        Self { cancel, ..self }
+    }
+
+    /// The same job without the cache and without progress reports (the single query image).
+    fn quiet(self) -> Self {
+        Self {
+            cache: None,
+            progress: &no_progress,
+            ..self
+        }
+    }
+}
 
 /// Images per trunk batch.
 pub const FEATURE_BATCH: usize = 32;
@@ -28,6 +102,9 @@ pub const PAIR_BATCH: usize = 64;
 /// Why a job failed.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
+    /// The job's [`CancelToken`] was tripped.
+    #[error("cancelled")]
+    Cancelled,
     #[error(transparent)]
     Dataset(#[from] DatasetError),
     #[error("{path}: {reason}")]
@@ -35,9 +112,18 @@ pub enum JobError {
     #[error("{0}")]
     Input(String),
     #[error(transparent)]
-    Score(#[from] ScoreError),
+    Score(ScoreError),
     #[error(transparent)]
     Eval(#[from] EvalError),
+}
+
+impl From<ScoreError> for JobError {
+    fn from(e: ScoreError) -> Self {
+        match e {
+            ScoreError::Cancelled => JobError::Cancelled,
+            other => JobError::Score(other),
+        }
+    }
 }
 
 /// Decode files and compute their trunk features. Undecodable files are returned separately
@@ -48,24 +134,25 @@ pub struct Encoded {
     pub skipped: Vec<(PathBuf, String)>,
 }
 
-/// Where features of a folder are cached, and for which model.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheSpec {
-    /// The folder the cache belongs to (a dataset root or gallery folder).
-    pub folder: PathBuf,
-    /// [`super::cache::model_fingerprint`] of the model.
-    pub model: u64,
+/// Trunk features of `paths`: through the feature cache when `opts` has one
+/// ([`encode_files_cached`]), else [`encode_files`].
+pub fn encode(opts: &JobOptions<'_>, paths: &[PathBuf]) -> Result<Encoded, JobError> {
+    match opts.cache {
+        Some(spec) => encode_files_cached(opts, paths, spec),
+        None => encode_files(opts, paths),
+    }
 }
 
-/// Decode, preprocess and encode `paths` with the trunk.
-pub fn encode_files(
-    net: &XCorrNet,
-    config: &ModelConfig,
-    paths: &[PathBuf],
-    device: &Device,
-    progress: StageProgress<'_>,
-    cancel: &CancelToken,
-) -> Result<Encoded, JobError> {
+/// Decode, preprocess and encode `paths` with the trunk (never through the cache).
+pub fn encode_files(opts: &JobOptions<'_>, paths: &[PathBuf]) -> Result<Encoded, JobError> {
+    let JobOptions {
+        net,
+        config,
+        device,
+        progress,
+        cancel,
+        ..
+    } = *opts;
     let (cache, skipped) = CropCache::load(paths, &|d, t| progress("decoding", d, t));
     let mut kept = Vec::with_capacity(paths.len());
     let mut inputs = Vec::with_capacity(paths.len());
@@ -93,17 +180,13 @@ pub fn encode_files(
 
 /// [`encode_files`] through the feature cache of `spec`: only files not cached (or changed
 /// since) go through the trunk; the cache file is updated.
-#[allow(clippy::too_many_arguments)]
-pub fn encode_files_cached(
-    net: &XCorrNet,
-    config: &ModelConfig,
+fn encode_files_cached(
+    opts: &JobOptions<'_>,
     paths: &[PathBuf],
     spec: &CacheSpec,
-    device: &Device,
-    progress: StageProgress<'_>,
-    cancel: &CancelToken,
 ) -> Result<Encoded, JobError> {
-    let file = cache_path(&spec.folder, spec.model);
+    let (config, progress) = (opts.config, opts.progress);
+    let file = spec.file.clone();
     // Only features of exactly the shape this model produces are reused.
     let shape = config
         .shapes()
@@ -126,7 +209,7 @@ pub fn encode_files_cached(
         .collect();
     if !missing.is_empty() {
         let todo: Vec<PathBuf> = missing.iter().map(|&i| paths[i].clone()).collect();
-        let fresh = encode_files(net, config, &todo, device, progress, cancel)?;
+        let fresh = encode_files(opts, &todo)?;
         for (k, &j) in fresh.kept.iter().enumerate() {
             if let Some(stamp) = stamps[missing[j]].clone() {
                 store.insert(stamp, fresh.bank.shape, fresh.bank.get(k).to_vec());
@@ -224,39 +307,32 @@ pub fn gallery_files(dir: &Path) -> Result<(GalleryFiles, Skips), JobError> {
     ))
 }
 
-/// Rank `gallery` against `query`.
-#[allow(clippy::too_many_arguments)]
+/// Rank `gallery` against `query` (through `opts.cache`, the gallery folder's feature cache).
 pub fn rank_gallery(
-    net: &XCorrNet,
-    config: &ModelConfig,
+    opts: &JobOptions<'_>,
     query: &Path,
     query_labels: Option<Labels>,
     gallery: &[(PathBuf, Option<Labels>)],
-    cache: Option<&CacheSpec>,
-    device: &Device,
-    progress: StageProgress<'_>,
-    cancel: &CancelToken,
 ) -> Result<Ranking, JobError> {
-    let start = Instant::now();
-    let q = encode_files(
+    let JobOptions {
         net,
-        config,
-        &[query.to_path_buf()],
         device,
-        &|_, _, _| {},
+        progress,
         cancel,
-    )?;
+        ..
+    } = *opts;
+    let start = Instant::now();
+    let q = encode_files(&opts.quiet(), &[query.to_path_buf()])?;
     if let Some((path, reason)) = q.skipped.into_iter().next() {
         return Err(JobError::File { path, reason });
     }
     let paths: Vec<PathBuf> = gallery.iter().map(|(p, _)| p.clone()).collect();
-    let g = match cache {
-        Some(spec) => encode_files_cached(net, config, &paths, spec, device, progress, cancel)?,
-        None => encode_files(net, config, &paths, device, progress, cancel)?,
-    };
+    let g = encode(opts, &paths)?;
     progress("scoring", 0, g.bank.len());
-    let scores = score_query(net, &q.bank, 0, &g.bank, PAIR_BATCH, device, cancel)
+    let mut scores = score_query(net, &q.bank, 0, &g.bank, PAIR_BATCH, device, cancel)
         .map_err(|e| name_pair(e, &[query.to_path_buf()], &[0], &paths, &g.kept))?;
+    let query_path = [query.to_path_buf()];
+    flip_matrix(opts, (&query_path, &[0]), (&paths, &g.kept), &mut scores)?;
     progress("scoring", g.bank.len(), g.bank.len());
     let entries: Vec<RankedEntry> = g
         .kept
@@ -287,21 +363,32 @@ pub fn rank_gallery(
 
 /// Evaluate a labelled dataset. Standard and single-shot protocols: its query split against its
 /// gallery split. The authors' protocol: see [`evaluate_authors_dataset`].
-#[allow(clippy::too_many_arguments)]
 pub fn evaluate_dataset(
-    net: &XCorrNet,
-    config: &ModelConfig,
+    opts: &JobOptions<'_>,
     root: &Path,
     protocol: &Protocol,
-    cache: Option<&CacheSpec>,
-    device: &Device,
-    progress: StageProgress<'_>,
-    cancel: &CancelToken,
+) -> Result<Evaluation, JobError> {
+    evaluate_dataset_with(opts, root, protocol, &EvalSettings::default())
+}
+
+/// [`evaluate_dataset`] with [`EvalSettings`]: a seeded subset of the queries, the ranked
+/// entries kept per query.
+pub fn evaluate_dataset_with(
+    opts: &JobOptions<'_>,
+    root: &Path,
+    protocol: &Protocol,
+    settings: &EvalSettings,
 ) -> Result<Evaluation, JobError> {
     if let Protocol::Authors { draws, seed } = *protocol {
-        let run = AuthorsRun { draws, seed };
-        return evaluate_authors_dataset(net, config, root, run, cache, device, progress, cancel);
+        return evaluate_authors_dataset_with(opts, root, AuthorsRun { draws, seed }, settings);
     }
+    let JobOptions {
+        net,
+        device,
+        progress,
+        cancel,
+        ..
+    } = *opts;
     let start = Instant::now();
     let ds = scan(root, None)?;
     let pick = |split: Split| -> Vec<(PathBuf, Labels)> {
@@ -321,7 +408,11 @@ pub fn evaluate_dataset(
             })
             .collect()
     };
-    let queries = pick(Split::Query);
+    let queries = seeded_subset(
+        pick(Split::Query),
+        settings.max_queries,
+        settings.query_seed,
+    );
     let gallery = pick(Split::Gallery);
     if queries.is_empty() || gallery.is_empty() {
         return Err(JobError::Input(format!(
@@ -333,13 +424,9 @@ pub fn evaluate_dataset(
     }
     let q_paths: Vec<PathBuf> = queries.iter().map(|(p, _)| p.clone()).collect();
     let g_paths: Vec<PathBuf> = gallery.iter().map(|(p, _)| p.clone()).collect();
-    let encode = |paths: &[PathBuf]| match cache {
-        Some(spec) => encode_files_cached(net, config, paths, spec, device, progress, cancel),
-        None => encode_files(net, config, paths, device, progress, cancel),
-    };
-    let qe = encode(&q_paths)?;
-    let ge = encode(&g_paths)?;
-    let scores = score_matrix(
+    let qe = encode(opts, &q_paths)?;
+    let ge = encode(opts, &g_paths)?;
+    let mut scores = score_matrix(
         net,
         &qe.bank,
         &ge.bank,
@@ -349,6 +436,12 @@ pub fn evaluate_dataset(
         cancel,
     )
     .map_err(|e| name_pair(e, &q_paths, &qe.kept, &g_paths, &ge.kept))?;
+    flip_matrix(
+        opts,
+        (&q_paths, &qe.kept),
+        (&g_paths, &ge.kept),
+        &mut scores,
+    )?;
     let q_labels: Vec<Labels> = qe.kept.iter().map(|&i| queries[i].1).collect();
     let g_labels: Vec<Labels> = ge.kept.iter().map(|&i| gallery[i].1).collect();
     let metrics = evaluate(&scores, &q_labels, &g_labels, protocol)?;
@@ -367,6 +460,7 @@ pub fn evaluate_dataset(
             }
         }
     }
+    let details = split_details(protocol, scores, &q_labels, &g_labels, settings.top_k)?;
     Ok(Evaluation {
         dataset: root.to_path_buf(),
         metrics,
@@ -374,6 +468,12 @@ pub fn evaluate_dataset(
         same_scores,
         different_scores,
         millis: start.elapsed().as_secs_f64() * 1e3,
+        query_images: qe.kept.iter().map(|&i| queries[i].clone()).collect(),
+        gallery_images: ge.kept.iter().map(|&i| gallery[i].clone()).collect(),
+        per_query: details.per_query,
+        scores: details.scores,
+        roc: details.roc,
+        flip: opts.flip,
     })
 }
 
@@ -426,33 +526,42 @@ pub fn authors_test_files(root: &Path) -> Result<(Vec<(PathBuf, Labels)>, Skips)
 /// The authors' protocol on a dataset ([`crate::eval::authors`]): the test images of
 /// [`authors_test_files`], trunk features once per image (through the cache when given), the
 /// galleries drawn, and only the needed (probe, gallery) pairs scored, each once over all draws.
-#[allow(clippy::too_many_arguments)]
 pub fn evaluate_authors_dataset(
-    net: &XCorrNet,
-    config: &ModelConfig,
+    opts: &JobOptions<'_>,
     root: &Path,
     run: AuthorsRun,
-    cache: Option<&CacheSpec>,
-    device: &Device,
-    progress: StageProgress<'_>,
-    cancel: &CancelToken,
 ) -> Result<Evaluation, JobError> {
+    evaluate_authors_dataset_with(opts, root, run, &EvalSettings::default())
+}
+
+/// [`evaluate_authors_dataset`] with [`EvalSettings`] (its `max_queries` does not apply: every
+/// test image takes part).
+pub fn evaluate_authors_dataset_with(
+    opts: &JobOptions<'_>,
+    root: &Path,
+    run: AuthorsRun,
+    settings: &EvalSettings,
+) -> Result<Evaluation, JobError> {
+    let JobOptions {
+        net,
+        device,
+        progress,
+        cancel,
+        ..
+    } = *opts;
     let start = Instant::now();
     if run.draws == 0 {
         return Err(EvalError::NoDraws.into());
     }
     let (files, _) = authors_test_files(root)?;
     let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
-    let encoded = match cache {
-        Some(spec) => encode_files_cached(net, config, &paths, spec, device, progress, cancel)?,
-        None => encode_files(net, config, &paths, device, progress, cancel)?,
-    };
+    let encoded = encode(opts, &paths)?;
     // Indices from here on are positions in the bank (`encoded.kept` maps them to `files`).
     let labels: Vec<Labels> = encoded.kept.iter().map(|&i| files[i].1).collect();
     let in_root = |e: EvalError| JobError::Input(format!("{}: {e}", root.display()));
     let draws = authors_draws(&labels, run.draws, run.seed).map_err(in_root)?;
     let pairs = authors_pairs(&labels, &draws);
-    let scores = score_pairs(
+    let mut scores = score_pairs(
         net,
         &encoded.bank,
         &pairs,
@@ -461,6 +570,7 @@ pub fn evaluate_authors_dataset(
         &|d, t| progress("scoring pairs", d, t),
         cancel,
     )?;
+    flip_pairs(opts, (&paths, &encoded.kept), &pairs, &mut scores)?;
     // `pairs` is sorted: a binary search finds each score.
     let lookup = |p: usize, g: usize| {
         pairs
@@ -479,6 +589,8 @@ pub fn evaluate_authors_dataset(
             different_scores.push(s);
         }
     }
+    let images: Vec<(PathBuf, Labels)> = encoded.kept.iter().map(|&i| files[i].clone()).collect();
+    let details = authors_details(&labels, &draws, pairs, scores, settings.top_k);
     Ok(Evaluation {
         dataset: root.to_path_buf(),
         metrics: authors.mean.clone(),
@@ -486,5 +598,11 @@ pub fn evaluate_authors_dataset(
         same_scores,
         different_scores,
         millis: start.elapsed().as_secs_f64() * 1e3,
+        query_images: images.clone(),
+        gallery_images: images,
+        per_query: details.per_query,
+        scores: details.scores,
+        roc: details.roc,
+        flip: opts.flip,
     })
 }

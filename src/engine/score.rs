@@ -8,9 +8,9 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::cancel::CancelToken;
 use crate::model::XCorrNet;
 use crate::model::infer::{images_tensor, p_same};
-use crate::protocol::CancelToken;
 
 /// Progress callback: (done, total).
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);

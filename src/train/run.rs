@@ -26,6 +26,7 @@ use super::checkpoint::{
 };
 use super::config::{Batching, TrainConfig};
 use super::data::{Sampling, TrainData};
+use super::event::TrainEvent;
 use super::folder::{StartMode, prepare};
 use super::step::{StepInput, optimizer, train_step, trainable};
 use crate::data::augment::{AugmentConfig, ColorJitter};
@@ -34,7 +35,7 @@ use crate::data::reuse::ReuseBatch;
 use crate::data::sampler::Pair;
 use crate::model::io::{load_model, save_model};
 use crate::model::{ModelConfig, XCorrNet};
-use crate::protocol::{CancelToken, TrainEvent};
+use crate::cancel::CancelToken;
 
 /// Pause and cancel switches shared with the caller.
 #[derive(Debug, Default)]
@@ -459,6 +460,7 @@ fn validate(
         authors_map: Some(m.authors_map),
         rank1_same_camera: m.rank1_same_camera,
         rank1_cross_camera: m.rank1_cross_camera,
+        calibration: m.calibration,
     };
     state.history.validations.push(rec);
     emit(TrainEvent::Validation(rec));
