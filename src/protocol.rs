@@ -15,6 +15,7 @@ pub use crate::cancel::CancelToken;
 pub use crate::engine::{Evaluation, RankedEntry, Ranking};
 pub use crate::eval::{AuthorsMetrics, Labels, Metrics, Protocol};
 pub use crate::model::ModelConfig;
+pub use crate::model::calibration::Calibration;
 pub use crate::model::trace::{Branch, Trace, TracedMap};
 pub use crate::train::{StartMode, TrainConfig, TrainEvent};
 
@@ -22,6 +23,7 @@ use crate::backend::BackendError;
 use crate::data::ImageError;
 use crate::engine::JobError;
 use crate::model::ModelIoError;
+use crate::model::calibration::CalibrationError;
 use crate::model::trace::TraceError;
 
 /// Where the gallery comes from.
@@ -160,6 +162,10 @@ pub enum JobFailure {
     /// The model folder could not be loaded.
     #[error(transparent)]
     Model(Arc<ModelIoError>),
+    /// The model folder's `calibration.json` is damaged (the model is not loaded: delete the
+    /// file or run `eval --calibrate`).
+    #[error(transparent)]
+    Calibration(Arc<CalibrationError>),
     /// An input image could not be used.
     #[error(transparent)]
     Image(Arc<ImageError>),
@@ -193,6 +199,12 @@ impl From<ModelIoError> for JobFailure {
     }
 }
 
+impl From<CalibrationError> for JobFailure {
+    fn from(e: CalibrationError) -> Self {
+        JobFailure::Calibration(Arc::new(e))
+    }
+}
+
 impl From<ImageError> for JobFailure {
     fn from(e: ImageError) -> Self {
         JobFailure::Image(Arc::new(e))
@@ -219,6 +231,8 @@ pub enum Event {
         dir: PathBuf,
         /// Its configuration (checked by [`crate::model::io::load_config`]).
         config: ModelConfig,
+        /// Its calibrated verdict threshold, when the folder has one.
+        calibration: Option<Calibration>,
         backend: String,
     },
     Compared {

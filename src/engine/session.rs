@@ -9,6 +9,7 @@ use super::cache::{model_fingerprint, spec_or_warn};
 use super::jobs::{CacheSpec, JobOptions};
 use crate::backend::ComputeDevice;
 use crate::data::ImageError;
+use crate::model::calibration::{Calibration, CalibrationError, read_calibration};
 use crate::model::{ModelConfig, ModelIoError, XCorrNet, load_model};
 
 /// A model folder loaded onto a device.
@@ -51,6 +52,13 @@ impl Session {
     /// them with the builder methods of [`JobOptions`]).
     pub fn job(&self) -> JobOptions<'_> {
         JobOptions::new(&self.net, &self.config, &self.device.device)
+    }
+
+    /// The folder's calibrated verdict threshold (`calibration.json`), read now; `Ok(None)`
+    /// when it has none. Read on demand, so a damaged file never stops a command (`eval
+    /// --calibrate` rewrites it) but names itself where it is used.
+    pub fn calibration(&self) -> Result<Option<Calibration>, CalibrationError> {
+        read_calibration(&self.dir)
     }
 
     /// One image decoded, resized and normalised for this model (`[3 * 160 * 60]`, CHW).

@@ -109,9 +109,11 @@ fn load_model(
     dir: PathBuf,
 ) -> Result<Event, JobFailure> {
     let loaded = Session::load(&dir, device.clone())?;
+    let calibration = loaded.calibration()?;
     let event = Event::ModelLoaded {
         dir,
         config: loaded.config.clone(),
+        calibration,
         backend: device.description.clone(),
     };
     *session = Some(loaded);
