@@ -19,11 +19,8 @@ const NOTE_FOR: Duration = Duration::from_secs(6);
 const ERROR_LOG: usize = 50;
 
 /// The keyboard shortcuts, as listed in the help window.
-pub const SHORTCUTS: [(&str, &str); 11] = [
-    (
-        "Ctrl+1 … Ctrl+5",
-        "switch tabs (Compare, Gallery, Feature maps, Correlation, Training)",
-    ),
+pub const SHORTCUTS: [(&str, &str); 13] = [
+    ("Ctrl+1, Ctrl+2, …", "switch tabs, in the tab bar's order"),
     (
         "Ctrl+O",
         "open an image (Compare: slot A; Gallery: query; Training: dataset)",
@@ -33,6 +30,14 @@ pub const SHORTCUTS: [(&str, &str); 11] = [
     ("Ctrl+R", "compare again / rank again"),
     ("Ctrl+S", "swap A and B (Compare)"),
     ("Ctrl+T", "toggle dark / light theme"),
+    (
+        "← → ↑ ↓",
+        "move through the ranking (Gallery; the Evaluation browser's strip)",
+    ),
+    (
+        "Enter",
+        "open the selected ranked pair in Compare (right click: any view)",
+    ),
     ("Space", "pause / resume training (Training)"),
     ("Esc", "cancel the running ranking or evaluation"),
     ("F1", "this help"),
@@ -128,7 +133,10 @@ impl Chrome {
                     model
                         .dir
                         .as_ref()
-                        .map(|d| d.display().to_string())
+                        .map(|d| match model.auto {
+                            Some(why) => format!("{}\n{why}", d.display()),
+                            None => d.display().to_string(),
+                        })
                         .unwrap_or_else(|| "no model".into()),
                 );
                 let backend = model.backend.as_deref().unwrap_or("backend: starting");
@@ -208,7 +216,7 @@ impl Chrome {
                     match jobs.progress() {
                         Some(p) if p.total > 0 => {
                             let frac = p.done as f32 / p.total as f32;
-                            ui.label(format!("{}: {}", job.kind.name(), p.stage));
+                            ui.label(format!("{}: {}", job.kind, p.stage));
                             ui.add(
                                 egui::ProgressBar::new(frac)
                                     .desired_width(220.0)
@@ -216,7 +224,7 @@ impl Chrome {
                             );
                         }
                         _ => {
-                            ui.label(format!("{} · {secs:.1}s", job.kind.name()));
+                            ui.label(format!("{} · {secs:.1}s", job.kind));
                         }
                     }
                     if jobs.queued() > 1 {

@@ -9,6 +9,7 @@ use eframe::egui::{self, Color32, Rect, RichText, Sense, pos2, vec2};
 use super::browser::BrowseTarget;
 use super::jobs::{JobKind, Pick};
 use super::state::file_name;
+use super::views::View;
 use super::widgets::{CROP_SIZE, ThumbState, paint_thumbnail};
 use super::{Action, Slot, ViewCtx};
 
@@ -57,10 +58,10 @@ impl CompareView {
         let pos = ctx.input(|i| i.pointer.hover_pos());
         matches!((self.b_rect, pos), (Some(r), Some(p)) if r.contains(p))
     }
+}
 
-    /// Draw the view.
-    #[must_use]
-    pub fn ui(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>) -> Vec<Action> {
+impl View for CompareView {
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>) -> Vec<Action> {
         let mut out = Vec::new();
         ui.horizontal_top(|ui| {
             self.slot(ui, cx, Slot::A, &mut out);
@@ -81,7 +82,9 @@ impl CompareView {
         });
         out
     }
+}
 
+impl CompareView {
     /// One image slot; returns its rectangle.
     fn slot(
         &mut self,
@@ -256,6 +259,23 @@ impl CompareView {
         }
         ui.add_space(8.0);
         ui.add(egui::Slider::new(&mut cx.persisted.threshold, 0.0..=1.0).text("threshold"));
+        let calibration = cx.model.calibration.as_ref();
+        ui.horizontal_wrapped(|ui| {
+            ui.label(
+                RichText::new(threshold_origin(cx.persisted.threshold, calibration))
+                    .weak()
+                    .small(),
+            );
+            if let Some(c) = calibration
+                && !same_threshold(cx.persisted.threshold, c.threshold)
+                && ui
+                    .small_button("Use calibrated")
+                    .on_hover_text(format!("set the threshold to {:.3}", c.threshold))
+                    .clicked()
+            {
+                cx.persisted.threshold = c.threshold;
+            }
+        });
         if ui
             .add_enabled(cx.pair.both().is_some(), egui::Button::new("Compare again"))
             .on_hover_text("Ctrl+R")
@@ -283,6 +303,33 @@ fn synthetic_model_hint(cx: &ViewCtx<'_>) -> Option<PathBuf> {
     let model = cx.model.dir.as_deref()?;
     let other_model = model != synthetic && !model.ends_with(super::state::SYNTHETIC_MODEL_DIR);
     (on_sample && other_model).then(|| synthetic.clone())
+}
+
+/// Whether two thresholds are the same setting (the slider moves in steps far above this).
+fn same_threshold(a: f32, b: f32) -> bool {
+    (a - b).abs() < 1e-6
+}
+
+/// Where the verdict threshold came from, in words.
+pub fn threshold_origin(
+    threshold: f32,
+    calibration: Option<&crate::model::calibration::Calibration>,
+) -> String {
+    match calibration {
+        Some(c) if same_threshold(threshold, c.threshold) => format!(
+            "threshold {threshold:.3}: this model's calibrated threshold (calibration.json, {}): the equal-error point, where {:.1}% of same-identity pairs pass and {:.1}% of different-identity pairs do",
+            c.source,
+            c.tpr * 100.0,
+            c.fpr * 100.0
+        ),
+        Some(c) => format!(
+            "threshold {threshold:.3}: moved by you; this model's calibrated threshold is {:.3} ({})",
+            c.threshold, c.source
+        ),
+        None => format!(
+            "threshold {threshold:.3}: your setting; this model has no calibration.json (`eval --calibrate` writes one)"
+        ),
+    }
 }
 
 /// "identity 12 · camera 3" for a dataset image.
@@ -317,4 +364,33 @@ fn probability_bar(ui: &mut egui::Ui, p: f32, threshold: f32, width: f32) {
         [pos2(x, rect.top() - 3.0), pos2(x, rect.bottom() + 3.0)],
         egui::Stroke::new(2.0, ui.visuals().strong_text_color()),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::calibration::Calibration;
+
+    #[test]
+    fn the_threshold_says_where_it_came_from() {
+        let c = Calibration {
+            threshold: 0.62,
+            source: "validation step 500".into(),
+            tpr: 0.8,
+            fpr: 0.2,
+            positive_pairs: 10,
+            negative_pairs: 20,
+        };
+        let calibrated = threshold_origin(0.62, Some(&c));
+        assert!(calibrated.contains("calibrated threshold"), "{calibrated}");
+        assert!(calibrated.contains("validation step 500"), "{calibrated}");
+        assert!(calibrated.contains("80.0%") && calibrated.contains("20.0%"));
+        let moved = threshold_origin(0.5, Some(&c));
+        assert!(
+            moved.contains("moved by you") && moved.contains("0.620"),
+            "{moved}"
+        );
+        let none = threshold_origin(0.5, None);
+        assert!(none.contains("no calibration.json"), "{none}");
+    }
 }

@@ -2,12 +2,18 @@
 //! over image B's band (per channel and averaged, overlaid on B); browse every depth slice of the
 //! correlation volume; and check the formula for one pair of patches, computed from the traced
 //! `pool2` maps with [`crate::model::xcorr::direct`] against the traced `xcorr` value.
+//!
+//! Every new trace opens on the pair's strongest evidence ([`Volume::strongest_evidence`]): the
+//! position of A whose best match in B's band has the highest channel-averaged correlation,
+//! with that band cell and its most correlated channel selected; "Strongest evidence" returns
+//! there.
 
 use std::sync::Arc;
 
 use eframe::egui::{self, Color32, Pos2, Rect, RichText, Sense, Stroke, StrokeKind, pos2, vec2};
 
-use super::volume::{Volume, cell_at, cell_rect, geometry};
+use super::views::View;
+use super::volume::{Evidence, Volume, cell_at, cell_rect, geometry};
 use super::widgets::{CROP_SIZE, color_of, format_value, legend, paint_thumbnail};
 use super::{Action, ViewCtx};
 use crate::model::xcorr::direct::{PatchStats, XcorrGeometry, ncc};
@@ -29,6 +35,8 @@ pub struct CorrelationView {
     depth: (usize, usize, usize),
     /// Opacity of the overlay on B.
     alpha: f32,
+    /// Where the current trace's correlation evidence is strongest (the starting selection).
+    evidence: Option<Evidence>,
 }
 
 impl Default for CorrelationView {
@@ -39,23 +47,46 @@ impl Default for CorrelationView {
             channel: None,
             depth: (0, 2, 6),
             alpha: 0.65,
+            evidence: None,
         }
     }
 }
 
 impl CorrelationView {
     /// A new trace arrived.
+    /// A new trace arrived: select its strongest evidence (or, when no value is finite, keep
+    /// the position and pick its liveliest channel).
     pub fn set_trace(&mut self, trace: Arc<Trace>, geo: XcorrGeometry) {
+        self.evidence = None;
         if let Ok(v) = Volume::new(&trace, geo) {
-            self.clamp(&v);
-            self.depth.0 = v.liveliest_channel(self.pos);
+            self.evidence = v.strongest_evidence();
+            match self.evidence {
+                Some(e) => self.go_to(e),
+                None => {
+                    self.clamp(&v);
+                    self.depth.0 = v.liveliest_channel(self.pos);
+                }
+            }
         }
         self.trace = Some(trace);
     }
 
-    /// Draw the view.
-    #[must_use]
-    pub fn ui(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>) -> Vec<Action> {
+    /// Forget the trace (the pair changed; the new one is on its way).
+    pub fn clear(&mut self) {
+        self.trace = None;
+        self.evidence = None;
+    }
+
+    /// Select a piece of evidence: its position, band cell and channel, averaged over B.
+    fn go_to(&mut self, e: Evidence) {
+        self.pos = e.pos;
+        self.depth = e.depth;
+        self.channel = None;
+    }
+}
+
+impl View for CorrelationView {
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>) -> Vec<Action> {
         let Some(trace) = self.trace.clone() else {
             ui.label(if cx.pair.both().is_some() {
                 "tracing the pair…"
@@ -85,6 +116,29 @@ impl CorrelationView {
                 self.pos.0, self.pos.1, vol.h, vol.w
             ));
         });
+        if let Some(e) = self.evidence {
+            ui.horizontal_wrapped(|ui| {
+                let half = (vol.geo.band / 2) as isize;
+                let (_, dy, xp) = e.depth;
+                ui.label(RichText::new(format!(
+                    "strongest evidence: A (y {}, x {}) matches B (y {}, x {xp}) with mean correlation {:.3} over {} channels",
+                    e.pos.0,
+                    e.pos.1,
+                    e.pos.0 as isize + dy as isize - half,
+                    e.mean,
+                    vol.c
+                )).small())
+                .on_hover_text("of every position of A (patches wholly inside the maps), the one whose best match in B's band has the highest channel-averaged correlation; the view opens there for every new pair");
+                let here = self.pos == e.pos && self.depth == e.depth;
+                if ui
+                    .add_enabled(!here, egui::Button::new("Strongest evidence"))
+                    .on_hover_text("select that position, band cell and channel again")
+                    .clicked()
+                {
+                    self.go_to(e);
+                }
+            });
+        }
         ui.separator();
         egui::ScrollArea::both()
             .auto_shrink([false, false])
@@ -103,7 +157,9 @@ impl CorrelationView {
             });
         Vec::new()
     }
+}
 
+impl CorrelationView {
     fn clamp(&mut self, v: &Volume<'_>) {
         self.pos = (self.pos.0.min(v.h - 1), self.pos.1.min(v.w - 1));
         self.depth = (

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use eframe::egui;
 
-use super::jobs::{Pick, TaskResult};
+use super::jobs::{JobKind, Pick, TaskResult};
 use super::state::Tab;
 use super::{Action, ExplorerApp, Slot, chrome, compare, prompt, volume};
 use crate::protocol::Event;
@@ -13,10 +13,17 @@ use crate::protocol::Event;
 impl ExplorerApp {
     pub(super) fn handle_event(&mut self, event: Event) {
         match event {
-            Event::ModelLoaded { dir, backend } => {
+            Event::ModelLoaded {
+                dir,
+                config,
+                calibration,
+                backend,
+            } => {
                 if self.model.dir.as_deref() == Some(dir.as_path()) {
                     self.model.loaded = true;
                     self.model.backend = Some(backend);
+                    self.model.config = Some(config);
+                    self.model.calibration = calibration;
                 }
                 self.persisted.model_dir = Some(dir.clone());
                 self.persisted.remember_model(&dir);
@@ -33,7 +40,7 @@ impl ExplorerApp {
                 backend,
             } => {
                 if self.pair.a.as_ref() == Some(&a) && self.pair.b.as_ref() == Some(&b) {
-                    self.compare.set_result(compare::CompareResult {
+                    self.views.compare.set_result(compare::CompareResult {
                         a,
                         b,
                         p_same,
@@ -44,22 +51,27 @@ impl ExplorerApp {
             }
             Event::Traced { a, b, trace } => {
                 if self.pair.a.as_ref() == Some(&a) && self.pair.b.as_ref() == Some(&b) {
-                    self.features
+                    self.views
+                        .features
                         .set_trace(trace.clone(), self.persisted.colormap, &self.bg);
-                    self.correlation
+                    self.views
+                        .correlation
                         .set_trace(trace, volume::geometry(self.model.config.as_ref()));
                 }
             }
             Event::Progress { .. } => {}
-            Event::Ranked(r) => self.gallery.set_ranking(r),
-            Event::Evaluated(e) => self.gallery.set_evaluation(e),
+            Event::Ranked(r) => self.views.gallery.set_ranking(r),
+            Event::Evaluated(e) => {
+                self.views.eval_browser.set_evaluation(e.clone());
+                self.views.gallery.set_evaluation(e);
+            }
             Event::Cancelled { job } => self.chrome.note(format!("{job}: cancelled")),
-            Event::Train(e) => self.training.on_event(e),
-            Event::Error { job, message } => {
-                if job == "compare" {
-                    self.compare.set_error(message.clone());
+            Event::Train(e) => self.views.training.on_event(e),
+            Event::Error { job, error } => {
+                if job == JobKind::Compare {
+                    self.views.compare.set_error(error.to_string());
                 }
-                self.chrome.error(format!("{job}: {message}"));
+                self.chrome.error(format!("{job}: {error}"));
             }
         }
     }
@@ -97,7 +109,7 @@ impl ExplorerApp {
                         {
                             self.set_pair(a, b);
                         }
-                        self.gallery.dataset_opened(&ds);
+                        self.views.gallery.dataset_opened(&ds);
                         self.chrome.note(format!(
                             "dataset: {} images ({})",
                             ds.samples.len(),
@@ -108,16 +120,8 @@ impl ExplorerApp {
                     Err(e) => self.chrome.error(format!("dataset: {e}")),
                 }
             }
-            TaskResult::ModelConfig { dir, result } => {
-                if self.model.dir.as_deref() == Some(dir.as_path()) {
-                    match result {
-                        Ok(c) => self.model.config = Some(c),
-                        Err(e) => self.chrome.error(format!("model: {e}")),
-                    }
-                }
-            }
             TaskResult::Grids { generation, result } => match result {
-                Ok(grids) => self.features.grids_ready(ctx, generation, grids),
+                Ok(grids) => self.views.features.grids_ready(ctx, generation, grids),
                 Err(e) => self.chrome.error(format!("feature maps: {e}")),
             },
             TaskResult::Saved { what, result } => match result {
@@ -126,6 +130,10 @@ impl ExplorerApp {
                     .note(format!("{what} written: {}", path.display())),
                 Err(e) => self.chrome.error(format!("{what}: {e}")),
             },
+            TaskResult::Failed { task, error } => {
+                self.chrome
+                    .error(format!("background task {task}: {error}"));
+            }
             TaskResult::Screenshot(image) => {
                 if let Some((Some(path), rect)) = self.png_export.take() {
                     let ppp = ctx.pixels_per_point();
@@ -167,11 +175,11 @@ impl ExplorerApp {
             Pick::CompareB => self.apply(Action::SetImage(Slot::B, path)),
             Pick::Query => {
                 self.persisted.remember_file(&path);
-                self.gallery.set_query(path, None);
+                self.views.gallery.set_query(path, None);
             }
             Pick::GalleryFolder => {
                 self.persisted.remember_folder(&path);
-                self.gallery.set_gallery_folder(path);
+                self.views.gallery.set_gallery_folder(path);
             }
             Pick::Dataset => self.open_dataset(path),
             Pick::Model => self.load_model(path),
@@ -179,7 +187,7 @@ impl ExplorerApp {
             Pick::TrainOut => self.persisted.train.out = path,
             Pick::TrainInit => self.persisted.train.init_from = Some(path),
             Pick::ExportCsv => {
-                if let Some(csv) = self.gallery.csv() {
+                if let Some(csv) = self.views.gallery.csv() {
                     self.bg.spawn("export-csv", move || TaskResult::Saved {
                         what: "CSV",
                         result: std::fs::write(&path, csv)
@@ -211,6 +219,22 @@ impl ExplorerApp {
                 }
                 self.pair_changed();
             }
+            Action::OpenPair {
+                query,
+                gallery,
+                tab,
+            } => {
+                let pair = super::Pair {
+                    a: Some(query),
+                    b: Some(gallery),
+                };
+                // The same pair again: its results are there (or on their way).
+                if pair != self.pair {
+                    self.pair = pair;
+                    self.pair_changed();
+                }
+                self.persisted.tab = tab;
+            }
             Action::SwapPair => {
                 std::mem::swap(&mut self.pair.a, &mut self.pair.b);
                 self.pair_changed();
@@ -220,6 +244,21 @@ impl ExplorerApp {
             Action::Train(c) => self.jobs.train(c),
             Action::UseModel(dir) => self.load_model(dir),
             Action::ExportCsv => self.bg.pick(Pick::ExportCsv),
+            Action::ExportEvaluation { evaluation, dir } => {
+                self.chrome
+                    .note(format!("exporting the evaluation to {}…", dir.display()));
+                self.bg
+                    .spawn("export-evaluation", move || TaskResult::Saved {
+                        what: "evaluation export",
+                        result: crate::eval::export::export_evaluation(
+                            &evaluation,
+                            &dir,
+                            &crate::eval::export::ExportOptions::default(),
+                        )
+                        .map(|summary| summary.dir)
+                        .map_err(|e| e.to_string()),
+                    });
+            }
             Action::ExportPng(rect) => {
                 self.png_export = Some((None, rect));
                 self.bg.pick(Pick::ExportPng);
@@ -245,7 +284,7 @@ impl ExplorerApp {
             if dir.join(crate::model::io::CONFIG_FILE).exists() {
                 actions.push(Action::UseModel(dir));
             } else if self.persisted.tab == Tab::Gallery {
-                self.gallery.set_gallery_folder(dir);
+                self.views.gallery.set_gallery_folder(dir);
             } else {
                 self.open_dataset(dir);
             }
@@ -256,11 +295,11 @@ impl ExplorerApp {
         match self.persisted.tab {
             Tab::Gallery => {
                 if let Some(f) = files.into_iter().next() {
-                    self.gallery.set_query(f, None);
+                    self.views.gallery.set_query(f, None);
                 }
             }
             _ => {
-                let hovered_b = self.compare.pointer_over_b(ctx);
+                let hovered_b = self.views.compare.pointer_over_b(ctx);
                 match files.as_slice() {
                     [one] => actions.push(Action::SetImage(
                         if hovered_b { Slot::B } else { Slot::A },
@@ -283,7 +322,17 @@ impl ExplorerApp {
         let consume = |m: Modifiers, k: Key| {
             ctx.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(m, k)))
         };
-        let digits = [Key::Num1, Key::Num2, Key::Num3, Key::Num4, Key::Num5];
+        let digits = [
+            Key::Num1,
+            Key::Num2,
+            Key::Num3,
+            Key::Num4,
+            Key::Num5,
+            Key::Num6,
+            Key::Num7,
+            Key::Num8,
+            Key::Num9,
+        ];
         for (tab, key) in Tab::ALL.into_iter().zip(digits) {
             if consume(Modifiers::COMMAND, key) {
                 self.persisted.tab = tab;
@@ -304,7 +353,7 @@ impl ExplorerApp {
         }
         if consume(Modifiers::COMMAND, Key::R) {
             match self.persisted.tab {
-                Tab::Gallery => actions.extend(self.gallery.rank_action()),
+                Tab::Gallery => actions.extend(self.views.gallery.rank_action()),
                 _ => actions.push(Action::CompareAgain),
             }
         }
@@ -320,11 +369,34 @@ impl ExplorerApp {
         if consume(Modifiers::NONE, Key::Escape) && self.jobs.cancellable() {
             actions.push(Action::Cancel);
         }
+        // Arrow keys move through the ranking on show, Enter opens the selection in Compare
+        // (not while typing: a text field keeps its keys).
+        if !ctx.egui_wants_keyboard_input() {
+            match self.persisted.tab {
+                Tab::Gallery => {
+                    for step in super::ranked::Step::consume(ctx) {
+                        self.views.gallery.step_selection(step);
+                    }
+                    if consume(Modifiers::NONE, Key::Enter) {
+                        actions.extend(self.views.gallery.open_selected(Tab::Compare));
+                    }
+                }
+                Tab::Evaluation => {
+                    for step in super::ranked::Step::consume(ctx) {
+                        self.views.eval_browser.step(step);
+                    }
+                    if consume(Modifiers::NONE, Key::Enter) {
+                        actions.extend(self.views.eval_browser.open_selected(Tab::Compare));
+                    }
+                }
+                _ => {}
+            }
+        }
         if !ctx.egui_wants_keyboard_input()
             && consume(Modifiers::NONE, Key::Space)
             && self.persisted.tab == Tab::Training
         {
-            actions.extend(self.training.toggle_pause());
+            actions.extend(self.views.training.toggle_pause());
         }
         actions
     }

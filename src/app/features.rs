@@ -8,6 +8,7 @@ use std::sync::Arc;
 use eframe::egui::{self, Color32, Rect, RichText, Sense, TextureHandle, pos2, vec2};
 
 use super::jobs::{Background, RenderedGrid, TaskResult};
+use super::views::View;
 use super::widgets::{CROP_SIZE, colormap_picker, format_value, legend, thumbnail};
 use super::{Action, ViewCtx};
 use crate::protocol::{Branch, Trace, TracedMap};
@@ -91,6 +92,15 @@ impl FeaturesView {
         self.rerender(cmap, bg);
     }
 
+    /// Forget the trace (the pair changed; the new one is on its way).
+    pub fn clear(&mut self) {
+        self.trace = None;
+        self.generation += 1;
+        self.requested = None;
+        self.grids.clear();
+        self.enlarged = None;
+    }
+
     /// Whether the grids are out of date (new trace or colormap).
     pub fn regrid_needed(&self, cmap: Colormap) -> bool {
         self.trace.is_some() && self.requested != Some((self.generation, cmap, self.per_channel))
@@ -135,10 +145,10 @@ impl FeaturesView {
             }
         }
     }
+}
 
-    /// Draw the view.
-    #[must_use]
-    pub fn ui(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>) -> Vec<Action> {
+impl View for FeaturesView {
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>) -> Vec<Action> {
         if self.zoom <= 0.0 {
             self.zoom = 1.0;
         }
@@ -179,7 +189,9 @@ impl FeaturesView {
         self.enlarged_window(ui.ctx(), &trace, cx.persisted.colormap);
         Vec::new()
     }
+}
 
+impl FeaturesView {
     fn layers(&mut self, ui: &mut egui::Ui, trace: &Trace, cmap: Colormap) {
         let names: Vec<&'static str> = {
             let mut seen = Vec::new();

@@ -1,23 +1,27 @@
 //! Gallery: a query ranked against a folder or the dataset's gallery split, as a virtualised
-//! grid of thumbnails (score, identity, camera, green / red borders when labels are known);
-//! "Evaluate split" (standard, cross-camera single-shot or the authors' protocol) with the CMC
-//! curve, rank-k, mAP (the authors' protocol: ± the spread over draws, same- / cross-camera
-//! rank-1) and the score histograms; CSV and PNG export.
+//! grid of thumbnails (score, identity, camera, green / red borders when labels are known); a
+//! click selects a thumbnail (arrow keys move the selection) and the selected pair opens in
+//! Compare, Feature maps or Correlation ([`super::ranked`]); the evaluation panel
+//! ([`super::eval_panel`]); CSV and PNG export.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use eframe::egui::{self, RichText, Stroke, vec2};
-use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
+use eframe::egui::{self, RichText, vec2};
 
 use super::browser::BrowseTarget;
+use super::eval_panel::EvalPanel;
 use super::jobs::{JobKind, Pick};
+use super::ranked::{self, CellClick, CellInfo};
 use super::state::{file_name, short_path};
-use super::widgets::{CROP_SIZE, match_color, paint_thumbnail, thumbnail};
-use super::{Action, ViewCtx};
+use super::views::View;
+use super::widgets::{CROP_SIZE, thumbnail};
+use super::{Action, Tab, ViewCtx};
 use crate::data::{Dataset, Split};
-use crate::protocol::{CancelToken, Command, Evaluation, GallerySource, Labels, Protocol, Ranking};
+use crate::protocol::{
+    CancelToken, Command, Evaluation, GallerySource, Labels, RankedEntry, Ranking,
+};
 
 /// Where the gallery comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,54 +32,6 @@ enum GallerySel {
     Folder(PathBuf),
 }
 
-/// Which protocol "Evaluate split" asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum EvalChoice {
-    /// Market-style: every query against the whole gallery split.
-    #[default]
-    Standard,
-    /// Cross-camera single-shot gallery on the query / gallery split.
-    SingleShot,
-    /// The authors' test protocol (10 draws) over all test images.
-    Authors,
-}
-
-impl EvalChoice {
-    const ALL: [EvalChoice; 3] = [
-        EvalChoice::Standard,
-        EvalChoice::SingleShot,
-        EvalChoice::Authors,
-    ];
-
-    fn name(self) -> &'static str {
-        match self {
-            EvalChoice::Standard => "standard (Market)",
-            EvalChoice::SingleShot => "cross-camera single-shot",
-            EvalChoice::Authors => "authors' (test.lua, 10 draws)",
-        }
-    }
-
-    fn explanation(self) -> &'static str {
-        match self {
-            EvalChoice::Standard => "every query against the gallery split (Market protocol)",
-            EvalChoice::SingleShot => {
-                "queries against one gallery image per identity from another camera, 10 draws"
-            }
-            EvalChoice::Authors => {
-                "all test images: one gallery image per identity drawn from all its images, every other image a probe, 10 draws"
-            }
-        }
-    }
-
-    fn protocol(self) -> Protocol {
-        match self {
-            EvalChoice::Standard => Protocol::Standard,
-            EvalChoice::SingleShot => Protocol::paper_single_shot(0),
-            EvalChoice::Authors => Protocol::authors(0),
-        }
-    }
-}
-
 /// The Gallery view's runtime state.
 #[derive(Debug)]
 pub struct GalleryView {
@@ -83,11 +39,18 @@ pub struct GalleryView {
     gallery: GallerySel,
     dataset_root: Option<PathBuf>,
     ranking: Option<Arc<Ranking>>,
-    evaluation: Option<Arc<Evaluation>>,
-    /// The protocol "Evaluate split" asks for.
-    eval_choice: EvalChoice,
+    /// The evaluation panel (protocol choice, the last evaluation's numbers).
+    eval: EvalPanel,
     /// Thumbnail scale in the ranked grid.
     scale: f32,
+    /// The selected ranked image (index into the ranking; arrow keys move it).
+    selected: Option<usize>,
+    /// Thumbnails per row as last drawn (up / down move by a row).
+    per_row: usize,
+    /// The grid's scroll offset and viewport height as last drawn.
+    scroll: (f32, f32),
+    /// Bring the selection into view on the next frame (it moved by keyboard).
+    scroll_to_selected: bool,
 }
 
 impl Default for GalleryView {
@@ -97,9 +60,12 @@ impl Default for GalleryView {
             gallery: GallerySel::Dataset,
             dataset_root: None,
             ranking: None,
-            evaluation: None,
-            eval_choice: EvalChoice::default(),
+            eval: EvalPanel::default(),
             scale: 0.75,
+            selected: None,
+            per_row: 1,
+            scroll: (0.0, 0.0),
+            scroll_to_selected: false,
         }
     }
 }
@@ -139,12 +105,14 @@ impl GalleryView {
 
     /// The worker ranked the gallery.
     pub fn set_ranking(&mut self, r: Arc<Ranking>) {
+        self.selected = (!r.entries.is_empty()).then_some(0);
+        self.scroll_to_selected = true;
         self.ranking = Some(r);
     }
 
     /// The worker evaluated the dataset.
     pub fn set_evaluation(&mut self, e: Arc<Evaluation>) {
-        self.evaluation = Some(e);
+        self.eval.set_evaluation(e);
     }
 
     /// The command that ranks the current query (None without a query or gallery).
@@ -162,32 +130,15 @@ impl GalleryView {
         }))
     }
 
-    /// The ranking as CSV: `rank,path,score,identity,camera,match`.
-    pub fn csv(&self) -> Option<String> {
-        let r = self.ranking.as_ref()?;
-        let mut out = String::from("rank,path,score,identity,camera,match\n");
-        for (i, e) in r.entries.iter().enumerate() {
-            let path = e.path.display().to_string();
-            let quoted = if path.contains([',', '"', '\n']) {
-                format!("\"{}\"", path.replace('"', "\"\""))
-            } else {
-                path
-            };
-            let id = e.labels.map(|l| l.identity.to_string()).unwrap_or_default();
-            let cam = e
-                .labels
-                .and_then(|l| l.camera)
-                .map(|c| c.to_string())
-                .unwrap_or_default();
-            let m = e.is_match.map(|m| m.to_string()).unwrap_or_default();
-            let _ = writeln!(out, "{},{quoted},{:.6},{id},{cam},{m}", i + 1, e.score);
-        }
-        Some(out)
+    /// The ranking as CSV: `rank,path,score,identity,camera,match` (the writer `rank --csv`
+    /// uses, [`crate::eval::table`]: paths as raw bytes, awkward fields quoted).
+    pub fn csv(&self) -> Option<Vec<u8>> {
+        Some(crate::eval::table::ranking_csv(self.ranking.as_ref()?))
     }
+}
 
-    /// Draw the view.
-    #[must_use]
-    pub fn ui(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>) -> Vec<Action> {
+impl View for GalleryView {
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>) -> Vec<Action> {
         let mut out = Vec::new();
         let view_rect = ui.max_rect();
         self.controls(ui, cx, view_rect, &mut out);
@@ -196,12 +147,14 @@ impl GalleryView {
             .resizable(true)
             .default_size(360.0)
             .show(ui, |ui| {
-                self.evaluation_panel(ui, cx, &mut out);
+                self.eval.ui(ui, cx, self.dataset_root.as_deref(), &mut out);
             });
-        egui::CentralPanel::default().show(ui, |ui| self.ranked_grid(ui, cx));
+        egui::CentralPanel::default().show(ui, |ui| self.ranked_grid(ui, cx, &mut out));
         out
     }
+}
 
+impl GalleryView {
     fn controls(
         &mut self,
         ui: &mut egui::Ui,
@@ -324,7 +277,7 @@ impl GalleryView {
         });
     }
 
-    fn ranked_grid(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>) {
+    fn ranked_grid(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>, out: &mut Vec<Action>) {
         let Some(r) = self.ranking.clone() else {
             ui.label(if cx.jobs.is_running(JobKind::Rank) {
                 "ranking…"
@@ -333,194 +286,85 @@ impl GalleryView {
             });
             return;
         };
+        let selected = self.selected.and_then(|i| Some((i, r.entries.get(i)?)));
+        let info = selected.map(|(i, e)| cell_info(i, e));
+        ranked::open_buttons(ui, info.as_ref().map(|c| (r.query.as_path(), c)), out);
         let thumb = CROP_SIZE * self.scale;
         let cell = vec2(thumb.x.max(64.0) + 10.0, thumb.y + 44.0);
         let spacing = ui.spacing().item_spacing;
         let per_row = ((ui.available_width() + spacing.x) / (cell.x + spacing.x))
             .floor()
             .max(1.0) as usize;
+        self.per_row = per_row;
         let rows = r.entries.len().div_ceil(per_row);
-        egui::ScrollArea::vertical()
-            .auto_shrink([false, false])
-            .show_rows(ui, cell.y, rows, |ui, range| {
-                for row in range {
-                    ui.horizontal(|ui| {
-                        for (i, e) in r
-                            .entries
-                            .iter()
-                            .enumerate()
-                            .skip(row * per_row)
-                            .take(per_row)
-                        {
-                            let (rect, resp) = ui.allocate_exact_size(cell, egui::Sense::hover());
-                            let img = egui::Rect::from_center_size(
-                                egui::pos2(rect.center().x, rect.top() + 3.0 + thumb.y / 2.0),
-                                thumb,
-                            );
-                            paint_thumbnail(ui, cx.thumbs, &e.path, img);
-                            if let Some(m) = e.is_match {
-                                ui.painter().rect_stroke(
-                                    img.expand(2.0),
-                                    2.0,
-                                    Stroke::new(3.0, match_color(m)),
-                                    egui::StrokeKind::Outside,
-                                );
-                            }
-                            let text = format!(
-                                "#{} {:.3}\n{}",
-                                i + 1,
-                                e.score,
-                                e.labels.map_or("?".into(), |l| label_short(&l))
-                            );
-                            ui.painter().text(
-                                egui::pos2(rect.center().x, img.bottom() + 5.0),
-                                egui::Align2::CENTER_TOP,
-                                text,
-                                egui::FontId::proportional(11.0),
-                                ui.visuals().text_color(),
-                            );
-                            let info = format!(
-                                "rank {}: p(same) {:.3}, {}",
-                                i + 1,
-                                e.score,
-                                e.labels.map_or("unlabelled".into(), |l| label_short(&l))
-                            );
-                            resp.widget_info(|| {
-                                egui::WidgetInfo::labeled(egui::Role::Image, true, &info)
-                            });
-                            resp.on_hover_text(format!(
-                                "{}\np(same) = {:.4}",
-                                e.path.display(),
-                                e.score
-                            ));
+        let mut area = egui::ScrollArea::vertical().auto_shrink([false, false]);
+        if std::mem::take(&mut self.scroll_to_selected)
+            && let Some(i) = self.selected
+            && let Some(offset) = ranked::scroll_to_row(
+                i / per_row,
+                cell.y,
+                cell.y + spacing.y,
+                self.scroll.0,
+                self.scroll.1,
+            )
+        {
+            area = area.vertical_scroll_offset(offset);
+        }
+        let shown = area.show_rows(ui, cell.y, rows, |ui, range| {
+            let mut clicked = None;
+            for row in range {
+                ui.horizontal(|ui| {
+                    for (i, e) in r
+                        .entries
+                        .iter()
+                        .enumerate()
+                        .skip(row * per_row)
+                        .take(per_row)
+                    {
+                        let info = cell_info(i, e);
+                        let is_selected = self.selected == Some(i);
+                        match ranked::ranked_cell(ui, cx.thumbs, &info, cell, thumb, is_selected) {
+                            CellClick::None => {}
+                            CellClick::Select => clicked = Some((i, None)),
+                            CellClick::Open(tab) => clicked = Some((i, Some(tab))),
                         }
-                    });
-                }
-            });
+                    }
+                });
+            }
+            clicked
+        });
+        self.scroll = (shown.state.clamped_offset().y, shown.inner_rect.height());
+        if let Some((i, open)) = shown.inner {
+            self.selected = Some(i);
+            if let (Some(tab), Some(e)) = (open, r.entries.get(i)) {
+                out.push(ranked::open_action(&r.query, &e.path, tab));
+            }
+        }
     }
 
-    fn evaluation_panel(&mut self, ui: &mut egui::Ui, cx: &mut ViewCtx<'_>, out: &mut Vec<Action>) {
-        ui.label(RichText::new("Evaluation").strong());
-        egui::ComboBox::from_label("protocol")
-            .selected_text(self.eval_choice.name())
-            .show_ui(ui, |ui| {
-                for c in EvalChoice::ALL {
-                    ui.selectable_value(&mut self.eval_choice, c, c.name());
-                }
-            });
-        ui.label(RichText::new(self.eval_choice.explanation()).weak().small());
-        let running = cx.jobs.is_running(JobKind::Evaluate);
-        ui.horizontal(|ui| {
-            let can = self.dataset_root.is_some() && !running;
-            if ui
-                .add_enabled(can, egui::Button::new("Evaluate split"))
-                .clicked()
-                && let Some(root) = self.dataset_root.clone()
-            {
-                out.push(Action::Send(Command::Evaluate {
-                    dataset: root,
-                    protocol: self.eval_choice.protocol(),
-                    cancel: CancelToken::new(),
-                }));
-            }
-            if running {
-                ui.spinner();
-            }
-        });
-        let Some(e) = self.evaluation.clone() else {
-            return;
-        };
-        let m = &e.metrics;
-        ui.label(
-            RichText::new(format!("mAP {:.1}%", m.map * 100.0))
-                .size(20.0)
-                .strong(),
-        );
-        let a = e.authors.as_ref();
-        let spread =
-            |std: Option<f64>| std.map_or(String::new(), |s| format!(" ± {:.1}", s * 100.0));
-        egui::Grid::new("rank-k").show(ui, |ui| {
-            for (k, v, std) in [
-                (1, m.rank1, a.map(|a| a.rank1_std)),
-                (5, m.rank5, a.map(|a| a.rank5_std)),
-                (10, m.rank10, a.map(|a| a.rank10_std)),
-                (20, m.rank20, a.map(|a| a.rank20_std)),
-            ] {
-                ui.label(format!("rank-{k}"));
-                ui.label(format!("{:.1}{}%", v * 100.0, spread(std)));
-                ui.end_row();
-            }
-        });
-        let summary = match a {
-            None => format!(
-                "{} queries, {} gallery images, {:.1} s",
-                m.queries,
-                m.gallery,
-                e.millis / 1000.0
-            ),
-            Some(a) => {
-                let r1 = |r: Option<f64>| r.map_or("n/a".into(), |r| format!("{:.1}%", r * 100.0));
-                format!(
-                    "authors' protocol, mean ± std over {} draws (mAP ± {:.1}); {} probes per draw against {} identities; rank-1 same-camera {} ({}), cross-camera {} ({}); {:.1} s",
-                    a.draws,
-                    a.map_std * 100.0,
-                    a.probes_per_draw,
-                    a.identities,
-                    r1(a.rank1_same_camera),
-                    a.same_camera_probes,
-                    r1(a.rank1_cross_camera),
-                    a.cross_camera_probes,
-                    e.millis / 1000.0
-                )
-            }
-        };
-        ui.label(RichText::new(summary).weak().small());
-        ui.label("CMC");
-        let cmc: PlotPoints = m
-            .cmc
-            .iter()
-            .enumerate()
-            .map(|(k, v)| [(k + 1) as f64, *v * 100.0])
-            .collect();
-        Plot::new("cmc")
-            .height(170.0)
-            .include_y(0.0)
-            .include_y(100.0)
-            .x_axis_label("rank")
-            .y_axis_label("%")
-            .allow_scroll(false)
-            .show(ui, |p| p.line(Line::new("CMC", cmc)));
-        ui.label("p(same) histogram");
-        let bins = 20;
-        let hist = |scores: &[f32]| -> Vec<f64> {
-            let mut h = vec![0.0; bins];
-            for s in scores.iter().filter(|s| s.is_finite()) {
-                let b = ((s.clamp(0.0, 1.0) * bins as f32) as usize).min(bins - 1);
-                h[b] += 1.0;
-            }
-            let total: f64 = h.iter().sum::<f64>().max(1.0);
-            h.iter().map(|v| v / total).collect()
-        };
-        let to_bars = |h: Vec<f64>| -> Vec<Bar> {
-            h.into_iter()
-                .enumerate()
-                .map(|(i, v)| Bar::new((i as f64 + 0.5) / bins as f64, v).width(1.0 / bins as f64))
-                .collect()
-        };
-        let same = BarChart::new("same identity", to_bars(hist(&e.same_scores)))
-            .color(egui::Color32::from_rgba_unmultiplied(60, 180, 90, 160));
-        let diff = BarChart::new("different", to_bars(hist(&e.different_scores)))
-            .color(egui::Color32::from_rgba_unmultiplied(220, 80, 70, 160));
-        Plot::new("score-hist")
-            .height(170.0)
-            .legend(Legend::default())
-            .x_axis_label("p(same)")
-            .y_axis_label("fraction")
-            .allow_scroll(false)
-            .show(ui, |p| {
-                p.bar_chart(diff);
-                p.bar_chart(same);
-            });
+    /// Move the selection through the ranking (arrow keys).
+    pub fn step_selection(&mut self, step: ranked::Step) {
+        let len = self.ranking.as_ref().map_or(0, |r| r.entries.len());
+        self.selected = ranked::step_selection(self.selected, step, len, self.per_row);
+        self.scroll_to_selected = true;
+    }
+
+    /// The selected ranked image opened in `tab` (Enter: Compare).
+    pub fn open_selected(&self, tab: Tab) -> Option<Action> {
+        let r = self.ranking.as_ref()?;
+        let e = r.entries.get(self.selected?)?;
+        Some(ranked::open_action(&r.query, &e.path, tab))
+    }
+}
+
+/// What the ranked cell of entry `i` shows.
+fn cell_info(i: usize, e: &RankedEntry) -> CellInfo<'_> {
+    CellInfo {
+        path: &e.path,
+        rank: i + 1,
+        score: e.score,
+        labels: e.labels,
+        is_match: e.is_match,
     }
 }
 
@@ -531,17 +375,9 @@ fn label_text(l: &Labels) -> String {
     }
 }
 
-fn label_short(l: &Labels) -> String {
-    match l.camera {
-        Some(c) => format!("id {} c{c}", l.identity),
-        None => format!("id {}", l.identity),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::RankedEntry;
 
     #[test]
     fn csv_quotes_awkward_paths() {
@@ -566,25 +402,11 @@ mod tests {
             skipped: vec![],
             millis: 1.0,
         }));
-        let csv = v.csv().unwrap_or_default();
+        let csv = String::from_utf8(v.csv().unwrap_or_default()).unwrap_or_default();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines[0], "rank,path,score,identity,camera,match");
         assert_eq!(lines[1], "1,\"a,b.jpg\",0.900000,1,2,true");
         assert_eq!(lines[2], "2,c.jpg,0.100000,,,");
-    }
-
-    #[test]
-    fn each_evaluation_choice_sends_its_protocol() {
-        let sent: Vec<Protocol> = EvalChoice::ALL.iter().map(|c| c.protocol()).collect();
-        let (draws, seed) = (crate::eval::PAPER_DRAWS, 0);
-        assert_eq!(
-            sent,
-            [
-                Protocol::Standard,
-                Protocol::SingleShot { draws, seed },
-                Protocol::Authors { draws, seed }
-            ]
-        );
     }
 
     #[test]

@@ -8,19 +8,35 @@
 
 mod browser;
 mod chrome;
-mod compare;
-mod correlation;
 mod dispatch;
-mod features;
-mod gallery;
+mod eval_panel;
 mod jobs;
 mod prompt;
+mod ranked;
 mod smoke;
 pub mod state;
 mod train_form;
-mod training;
 mod volume;
 mod widgets;
+#[macro_use]
+mod views;
+
+// The registry: one line per view, in tab order (see views.rs). It declares the modules, `Tab`
+// (variants, labels, `Tab::ALL`) and `Views`.
+views! {
+    /// p(same) of two images.
+    Compare => compare::CompareView, "Compare";
+    /// A query ranked against a gallery, CMC / mAP.
+    Gallery => gallery::GalleryView, "Gallery";
+    /// Every traced layer as channel grids.
+    FeatureMaps => features::FeaturesView, "Feature maps";
+    /// The normalized correlation of one position, explained.
+    Correlation => correlation::CorrelationView, "Correlation";
+    /// Training runs with live plots.
+    Training => training::TrainingView, "Training";
+    /// The last evaluation's queries, worst first, each with its ranked strip.
+    Evaluation => eval_browser::EvalBrowser, "Evaluation";
+}
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,7 +49,7 @@ use crate::model::ModelConfig;
 use crate::protocol::{Command, TrainCommand, TrainConfig};
 use browser::{BrowseTarget, DatasetBrowser};
 use jobs::{Background, Jobs, Pick, TaskResult};
-pub use state::{Persisted, Tab, ThemeChoice};
+pub use state::{Persisted, ThemeChoice};
 use widgets::ThumbCache;
 
 /// The window's title.
@@ -97,8 +113,13 @@ pub struct ModelState {
     pub loaded: bool,
     /// The backend description the worker reported.
     pub backend: Option<String>,
-    /// The folder's configuration (correlation geometry), read from `config.json`.
+    /// The loaded model's configuration (correlation geometry), from the worker.
     pub config: Option<ModelConfig>,
+    /// Why the app chose this model itself (None: the user chose it).
+    pub auto: Option<&'static str>,
+    /// The model's calibrated verdict threshold (`calibration.json`), from the worker. It
+    /// becomes the verdict threshold when the model loads ([`ExplorerApp::apply_calibration`]).
+    pub calibration: Option<crate::model::calibration::Calibration>,
 }
 
 /// What views hand back to the app, applied after drawing.
@@ -111,6 +132,13 @@ pub(crate) enum Action {
     Browse(BrowseTarget),
     /// Put an image in a compare slot.
     SetImage(Slot, PathBuf),
+    /// Open a ranked pair in a view: the query in slot A, the gallery image in slot B (the
+    /// order the ranking scored them in).
+    OpenPair {
+        query: PathBuf,
+        gallery: PathBuf,
+        tab: Tab,
+    },
     /// Swap A and B.
     SwapPair,
     /// Compare (and trace) the pair again.
@@ -123,6 +151,11 @@ pub(crate) enum Action {
     UseModel(PathBuf),
     /// Export the gallery ranking as CSV (asks for a file).
     ExportCsv,
+    /// Write an evaluation's files into a folder (those of `eval --export DIR`).
+    ExportEvaluation {
+        evaluation: Arc<crate::protocol::Evaluation>,
+        dir: PathBuf,
+    },
     /// Export this part of the window as PNG (asks for a file).
     ExportPng(egui::Rect),
     /// Cancel the running jobs.
@@ -151,17 +184,16 @@ pub struct ExplorerApp {
     pair: Pair,
     browser: DatasetBrowser,
     prompt: prompt::PathPrompt,
-    compare: compare::CompareView,
-    gallery: gallery::GalleryView,
-    features: features::FeaturesView,
-    correlation: correlation::CorrelationView,
-    training: training::TrainingView,
+    /// Every registered view.
+    views: Views,
     chrome: chrome::Chrome,
     /// Where the next screenshot goes, and which part of the window.
     png_export: Option<(Option<PathBuf>, egui::Rect)>,
     /// Frames to wait before taking the export screenshot.
     png_countdown: u8,
     frames: chrome::FrameStats,
+    /// The model folder whose calibrated threshold was last made the verdict threshold.
+    calibrated_for: Option<PathBuf>,
 }
 
 impl ExplorerApp {
@@ -176,18 +208,25 @@ impl ExplorerApp {
         if let Some(train) = options.train {
             persisted.train = train;
         }
-        let model_dir = options
-            .model_dir
-            .or_else(|| persisted.model_dir.clone().filter(|d| d.exists()))
-            .or_else(state::default_model_dir);
         let dataset_dir = options
             .dataset_dir
             .or_else(|| persisted.dataset_dir.clone().filter(|d| d.exists()))
             .or_else(state::sample_dataset_dir);
+        // The user's model (--model, else the last one chosen), else one that suits the data.
+        let chosen = options.model_dir.or_else(|| persisted.chosen_model());
+        let auto = chosen
+            .is_none()
+            .then(|| state::auto_model(dataset_dir.as_deref()))
+            .flatten();
+        persisted.model_auto = auto.is_some();
+        let model_dir = chosen.or_else(|| auto.as_ref().map(|a| a.dir.clone()));
         ctx.set_theme(persisted.theme.egui());
         let jobs = Jobs::spawn(options.backend, model_dir.clone(), ctx);
         let bg = Background::new(ctx);
         let mut chrome = chrome::Chrome::default();
+        if let Some(a) = &auto {
+            chrome.note(a.why.to_string());
+        }
         if model_dir.is_none() {
             chrome.error = Some(format!(
                 "no model found ({} or {} under {}): open a model folder, or train one in the Training tab",
@@ -198,9 +237,6 @@ impl ExplorerApp {
                     .unwrap_or_default()
             ));
         }
-        if let Some(dir) = &model_dir {
-            bg.read_model_config(dir.clone());
-        }
         let mut app = Self {
             persisted,
             jobs,
@@ -208,6 +244,7 @@ impl ExplorerApp {
             thumbs: ThumbCache::new(ctx),
             model: ModelState {
                 dir: model_dir,
+                auto: auto.map(|a| a.why),
                 ..ModelState::default()
             },
             dataset: None,
@@ -215,15 +252,12 @@ impl ExplorerApp {
             pair: Pair::default(),
             browser: DatasetBrowser::default(),
             prompt: prompt::PathPrompt::default(),
-            compare: compare::CompareView::default(),
-            gallery: gallery::GalleryView::default(),
-            features: features::FeaturesView::default(),
-            correlation: correlation::CorrelationView::default(),
-            training: training::TrainingView::default(),
+            views: Views::default(),
             chrome,
             png_export: None,
             png_countdown: 0,
             frames: chrome::FrameStats::default(),
+            calibrated_for: None,
         };
         if let Some(dir) = dataset_dir {
             app.open_dataset(dir);
@@ -250,6 +284,23 @@ impl ExplorerApp {
         self.pair_changed();
     }
 
+    /// The pair shown by Compare, Feature maps and Correlation.
+    pub fn pair(&self) -> &Pair {
+        &self.pair
+    }
+
+    /// A loaded model with a calibrated threshold makes it the verdict threshold, once per
+    /// model (the user can move it afterwards; Compare says where the value came from).
+    fn apply_calibration(&mut self) {
+        if let Some(c) = &self.model.calibration
+            && self.model.loaded
+            && self.calibrated_for != self.model.dir
+        {
+            self.persisted.threshold = c.threshold;
+            self.calibrated_for.clone_from(&self.model.dir);
+        }
+    }
+
     /// The persisted settings.
     pub fn persisted(&self) -> &Persisted {
         &self.persisted
@@ -265,13 +316,15 @@ impl ExplorerApp {
             dir: Some(dir.clone()),
             ..ModelState::default()
         };
-        self.jobs.send(Command::LoadModel { dir: dir.clone() });
-        self.bg.read_model_config(dir);
+        self.persisted.model_auto = false;
+        self.jobs.send(Command::LoadModel { dir });
     }
 
     /// Compare and trace the pair (when both images are set and a model is there).
     fn pair_changed(&mut self) {
-        self.compare.clear();
+        self.views.compare.clear();
+        self.views.features.clear();
+        self.views.correlation.clear();
         if let Some((a, b)) = self.pair.both() {
             for p in [&a, &b] {
                 self.persisted.remember_file(p);
@@ -318,6 +371,7 @@ impl eframe::App for ExplorerApp {
         for result in self.bg.poll() {
             self.handle_task(&ctx, result);
         }
+        self.apply_calibration();
         self.thumbs.begin_frame();
         let mut actions = self.shortcuts(&ctx);
         actions.extend(self.dropped_files(&ctx));
@@ -337,7 +391,7 @@ impl eframe::App for ExplorerApp {
                 chrome::TopAction::Do(a) => actions.push(a),
             }
         }
-        let training_line = self.training.status_line();
+        let training_line = self.views.training.status_line();
         actions.extend(
             self.chrome
                 .status_bar(ui, &self.jobs, training_line.as_deref()),
@@ -352,14 +406,8 @@ impl eframe::App for ExplorerApp {
                 pair: &self.pair,
                 jobs: &self.jobs,
             };
-            let view_actions = match cx.persisted.tab {
-                Tab::Compare => self.compare.ui(ui, &mut cx),
-                Tab::Gallery => self.gallery.ui(ui, &mut cx),
-                Tab::FeatureMaps => self.features.ui(ui, &mut cx),
-                Tab::Correlation => self.correlation.ui(ui, &mut cx),
-                Tab::Training => self.training.ui(ui, &mut cx),
-            };
-            actions.extend(view_actions);
+            let tab = cx.persisted.tab;
+            actions.extend(self.views.get_mut(tab).ui(ui, &mut cx));
         });
 
         if let Some((target, sample)) =
@@ -373,7 +421,7 @@ impl eframe::App for ExplorerApp {
                     let labels = sample
                         .identity
                         .map(|identity| crate::protocol::Labels::new(identity, sample.camera));
-                    self.gallery.set_query(sample.path, labels);
+                    self.views.gallery.set_query(sample.path, labels);
                 }
             }
         }
@@ -381,13 +429,15 @@ impl eframe::App for ExplorerApp {
             self.picked(&ctx, pick, path);
         }
         self.chrome.help_window(&ctx, &self.frames);
-        if self.features.regrid_needed(self.persisted.colormap) {
-            self.features.rerender(self.persisted.colormap, &self.bg);
+        if self.views.features.regrid_needed(self.persisted.colormap) {
+            self.views
+                .features
+                .rerender(self.persisted.colormap, &self.bg);
         }
         for a in actions {
             self.apply(a);
         }
-        if self.jobs.queued() > 0 || self.training.running() {
+        if self.jobs.queued() > 0 || self.views.training.running() {
             // Progress bars animate; events also wake the frame loop.
             ctx.request_repaint_after(std::time::Duration::from_millis(250));
         }

@@ -1,7 +1,6 @@
 //! What the app remembers between runs (persisted with eframe's storage), kept apart from the
 //! runtime state (jobs, textures, results) that lives in the views.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -21,44 +20,8 @@ pub const SYNTHETIC_MODEL_DIR: &str = "models/synthetic";
 /// How many recent entries each list keeps.
 const RECENT: usize = 10;
 
-/// The five views, in tab order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-pub enum Tab {
-    /// p(same) of two images.
-    #[default]
-    Compare,
-    /// A query ranked against a gallery, CMC / mAP.
-    Gallery,
-    /// Every traced layer as channel grids.
-    FeatureMaps,
-    /// The normalized correlation of one position, explained.
-    Correlation,
-    /// Training runs with live plots.
-    Training,
-}
-
-impl Tab {
-    /// Every tab, in order (Ctrl+1 .. Ctrl+5).
-    pub const ALL: [Tab; 5] = [
-        Tab::Compare,
-        Tab::Gallery,
-        Tab::FeatureMaps,
-        Tab::Correlation,
-        Tab::Training,
-    ];
-}
-
-impl fmt::Display for Tab {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Tab::Compare => "Compare",
-            Tab::Gallery => "Gallery",
-            Tab::FeatureMaps => "Feature maps",
-            Tab::Correlation => "Correlation",
-            Tab::Training => "Training",
-        })
-    }
-}
+/// The views (declared by the registry in `app/mod.rs`).
+pub use super::Tab;
 
 /// Dark or light visuals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -99,6 +62,9 @@ pub struct Persisted {
     pub colormap: Colormap,
     /// Last model folder loaded.
     pub model_dir: Option<PathBuf>,
+    /// Whether `model_dir` was the app's own choice ([`auto_model`]) rather than the user's: such
+    /// a folder is chosen again for the data shown at the next start, not reused as a choice.
+    pub model_auto: bool,
     /// Last dataset opened.
     pub dataset_dir: Option<PathBuf>,
     /// Recently opened image files, newest first.
@@ -125,6 +91,7 @@ impl Default for Persisted {
             threshold: 0.5,
             colormap: Colormap::Viridis,
             model_dir: None,
+            model_auto: false,
             dataset_dir: None,
             recent_files: Vec::new(),
             recent_folders: Vec::new(),
@@ -168,6 +135,14 @@ impl Persisted {
         }
     }
 
+    /// The model folder the user chose last (`None` when it is gone, or was the app's own
+    /// choice: then [`auto_model`] picks again).
+    pub fn chosen_model(&self) -> Option<PathBuf> {
+        self.model_dir
+            .clone()
+            .filter(|d| !self.model_auto && d.exists())
+    }
+
     /// Remember an image file.
     pub fn remember_file(&mut self, path: &Path) {
         push_recent(&mut self.recent_files, path);
@@ -193,13 +168,65 @@ pub fn push_recent(list: &mut Vec<PathBuf>, path: &Path) {
 
 pub use crate::bundled_path as resolve;
 
-/// The default model folder: `models/cuhk03` if it exists, else `models/synthetic`; `None`
-/// when neither is there.
-pub fn default_model_dir() -> Option<PathBuf> {
-    [crate::model::DEFAULT_MODEL_DIR, SYNTHETIC_MODEL_DIR]
-        .into_iter()
-        .map(resolve)
-        .find(|p| p.exists())
+/// A model the app picked by itself for the data it shows, and why (for the model picker's
+/// tooltip and the status bar).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoModel {
+    pub dir: PathBuf,
+    pub why: &'static str,
+}
+
+/// The model that suits `dataset` when the user has chosen none: on the embedded synthetic
+/// sample `models/synthetic` (trained on such drawn people), on any other data `models/cuhk03`
+/// (trained on photographs); the other one when the suitable one is absent; `None` when neither
+/// is there.
+pub fn auto_model(dataset: Option<&Path>) -> Option<AutoModel> {
+    auto_model_among(
+        dataset,
+        &resolve(SAMPLE_DATASET),
+        &resolve(crate::model::DEFAULT_MODEL_DIR),
+        &resolve(SYNTHETIC_MODEL_DIR),
+    )
+}
+
+/// Whether two paths name the same folder (symbolic links and `..` resolved when they exist).
+fn same_folder(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+            (Ok(x), Ok(y)) if x == y
+        )
+}
+
+/// [`auto_model`] with the sample and the two model folders given.
+fn auto_model_among(
+    dataset: Option<&Path>,
+    sample: &Path,
+    real: &Path,
+    synthetic: &Path,
+) -> Option<AutoModel> {
+    let on_sample = dataset.is_some_and(|d| same_folder(d, sample));
+    let pick = |dir: &Path, why| {
+        dir.exists().then(|| AutoModel {
+            dir: dir.to_path_buf(),
+            why,
+        })
+    };
+    if on_sample {
+        pick(synthetic, "synthetic model: suits the embedded sample").or_else(|| {
+            pick(
+                real,
+                "CUHK03 model (models/synthetic, which suits the embedded sample, is absent)",
+            )
+        })
+    } else {
+        pick(real, "CUHK03 model: suits real photographs").or_else(|| {
+            pick(
+                synthetic,
+                "synthetic model (models/cuhk03, which suits real photographs, is absent)",
+            )
+        })
+    }
 }
 
 /// The sample dataset, if it is there.
@@ -257,9 +284,53 @@ mod tests {
                 "Gallery",
                 "Feature maps",
                 "Correlation",
-                "Training"
+                "Training",
+                "Evaluation"
             ]
         );
+    }
+
+    #[test]
+    fn the_automatic_model_suits_the_data_shown() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = |n: &str| {
+            let d = tmp.path().join(n);
+            std::fs::create_dir_all(&d).expect("mkdir");
+            d
+        };
+        let (sample, real, synthetic) = (dir("sample"), dir("cuhk03"), dir("synthetic"));
+        let other = dir("market");
+        let pick = |ds: Option<&Path>| auto_model_among(ds, &sample, &real, &synthetic);
+        let on_sample = pick(Some(&sample)).expect("a model");
+        assert_eq!(on_sample.dir, synthetic);
+        assert_eq!(on_sample.why, "synthetic model: suits the embedded sample");
+        // The sample reached by another path is still the sample.
+        let again = tmp.path().join("market/../sample");
+        assert_eq!(pick(Some(&again)).expect("a model").dir, synthetic);
+        assert_eq!(pick(Some(&other)).expect("a model").dir, real);
+        assert_eq!(pick(None).expect("a model").dir, real);
+        // The suitable one absent: the other, saying so.
+        std::fs::remove_dir(&synthetic).expect("rm");
+        let fallback = pick(Some(&sample)).expect("a model");
+        assert_eq!(fallback.dir, real);
+        assert!(fallback.why.contains("absent"), "{}", fallback.why);
+        std::fs::remove_dir(&real).expect("rm");
+        assert_eq!(pick(Some(&sample)), None);
+    }
+
+    #[test]
+    fn only_a_model_the_user_chose_is_reused() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut p = Persisted {
+            model_dir: Some(tmp.path().to_path_buf()),
+            ..Persisted::default()
+        };
+        assert_eq!(p.chosen_model(), Some(tmp.path().to_path_buf()));
+        p.model_auto = true;
+        assert_eq!(p.chosen_model(), None);
+        p.model_auto = false;
+        p.model_dir = Some(tmp.path().join("gone"));
+        assert_eq!(p.chosen_model(), None);
     }
 
     #[test]

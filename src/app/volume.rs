@@ -110,6 +110,54 @@ impl<'a> Volume<'a> {
             .0
     }
 
+    /// Where the pair's correlation evidence is strongest, the position the view opens on.
+    ///
+    /// For every position `(y, x)` of A, its best match in B's band: the band cell `(dy, x')`
+    /// with the highest channel-averaged correlation (what the view overlays on B). The
+    /// position whose best match is highest wins, and its depth slice is that cell in the
+    /// channel with the highest correlation there. Only patches that lie wholly inside both
+    /// maps take part (when the maps are large enough): zero padding shared by two border
+    /// patches correlates by itself and would win without showing anything of the people.
+    /// Ties go to the first in row-major order. `None` when every candidate is non-finite.
+    pub(super) fn strongest_evidence(&self) -> Option<Evidence> {
+        let r = self.geo.patch / 2;
+        let inside = |i: usize, n: usize| n <= 2 * r || (r..n - r).contains(&i);
+        let half = self.geo.band / 2;
+        let mut best: Option<Evidence> = None;
+        for y in (0..self.h).filter(|&y| inside(y, self.h)) {
+            for x in (0..self.w).filter(|&x| inside(x, self.w)) {
+                for dy in 0..self.geo.band {
+                    let row = y + dy;
+                    if row < half || row - half >= self.h || !inside(row - half, self.h) {
+                        continue;
+                    }
+                    for xp in (0..self.w).filter(|&xp| inside(xp, self.w)) {
+                        let mean = self.band_value(None, dy, xp, (y, x));
+                        if mean.is_finite() && best.as_ref().is_none_or(|b| mean > b.mean) {
+                            best = Some(Evidence {
+                                pos: (y, x),
+                                depth: (0, dy, xp),
+                                mean,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let mut best = best?;
+        let (_, dy, xp) = best.depth;
+        let channel = (0..self.c)
+            .map(|c| (c, self.band(c, dy, xp, best.pos)))
+            .filter(|(_, v)| v.is_finite())
+            .fold(None, |acc: Option<(usize, f32)>, (c, v)| match acc {
+                Some((_, bv)) if bv >= v => acc,
+                _ => Some((c, v)),
+            })
+            .map_or(0, |(c, _)| c);
+        best.depth.0 = channel;
+        Some(best)
+    }
+
     pub(super) fn plane<'p>(map: &'p TracedMap, c: usize, h: usize, w: usize) -> Plane<'p> {
         Plane {
             data: map.data.get(c * h * w..(c + 1) * h * w).unwrap_or(&[]),
@@ -131,6 +179,17 @@ impl<'a> Volume<'a> {
             band_patch(&pb, y, dy, xp, &self.geo),
         )
     }
+}
+
+/// The strongest evidence of a pair: see [`Volume::strongest_evidence`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Evidence {
+    /// The position of A.
+    pub(super) pos: (usize, usize),
+    /// `(c, dy, x')`: B's best-matching band cell, in the channel that correlates most there.
+    pub(super) depth: (usize, usize, usize),
+    /// The channel-averaged correlation at that cell.
+    pub(super) mean: f32,
 }
 
 /// The correlation geometry of a model configuration (the authors' when unknown).
@@ -233,6 +292,70 @@ mod tests {
         let mut trace = toy_trace(2, 7, 6, &geo);
         trace.maps[2].shape = vec![3, 7, 6];
         assert!(Volume::new(&trace, geo).is_err());
+    }
+
+    /// A trace with the given xcorr values (pool2 all zeros: only the volume matters here).
+    fn planted(
+        c: usize,
+        h: usize,
+        w: usize,
+        geo: &XcorrGeometry,
+        set: &[(usize, usize, usize, usize, usize, f32)],
+    ) -> Trace {
+        let mut out = vec![0.0f32; geo.depth(c, w) * h * w];
+        for &(ch, dy, xp, y, x, v) in set {
+            out[(geo.depth_index(ch, dy, xp, w) * h + y) * w + x] = v;
+        }
+        let mut t = toy_trace(c, h, w, geo);
+        t.maps[2].data = out;
+        t
+    }
+
+    #[test]
+    fn the_view_opens_on_the_strongest_interior_evidence() {
+        let geo = XcorrGeometry::default(); // patch 5 (r = 2), band 5
+        let (c, h, w) = (3, 10, 8);
+        let trace = planted(
+            c,
+            h,
+            w,
+            &geo,
+            &[
+                // Position (4, 3), band cell (dy 1, x' 5): channels 0.3, 0.9, 0.6, mean 0.6.
+                (0, 1, 5, 4, 3, 0.3),
+                (1, 1, 5, 4, 3, 0.9),
+                (2, 1, 5, 4, 3, 0.6),
+                // One channel at 0.99 elsewhere: mean 0.33, weaker.
+                (2, 2, 4, 6, 5, 0.99),
+                // A border position (x 0) and a border band cell (x' 7): ignored.
+                (0, 2, 3, 5, 0, 1.0),
+                (1, 2, 3, 5, 0, 1.0),
+                (2, 2, 3, 5, 0, 1.0),
+                (0, 2, 7, 5, 4, 1.0),
+                (1, 2, 7, 5, 4, 1.0),
+                (2, 2, 7, 5, 4, 1.0),
+                // Band row 2 + 0 - 2 = 0 lies on B's border: ignored.
+                (0, 0, 4, 2, 4, 1.0),
+                (1, 0, 4, 2, 4, 1.0),
+                (2, 0, 4, 2, 4, 1.0),
+            ],
+        );
+        let v = Volume::new(&trace, geo).unwrap_or_else(|e| panic!("{e}"));
+        let e = v.strongest_evidence();
+        assert_eq!(e.map(|e| (e.pos, e.depth)), Some(((4, 3), (1, 1, 5))));
+        assert!(e.is_some_and(|e| (e.mean - 0.6).abs() < 1e-6));
+    }
+
+    #[test]
+    fn small_maps_use_every_position() {
+        let geo = XcorrGeometry::default();
+        // 3 x 3 maps are narrower than a patch: borders are all there is.
+        let trace = planted(1, 3, 3, &geo, &[(0, 2, 0, 0, 2, 0.5)]);
+        let v = Volume::new(&trace, geo).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            v.strongest_evidence().map(|e| (e.pos, e.depth)),
+            Some(((0, 2), (0, 2, 0)))
+        );
     }
 
     #[test]

@@ -1,0 +1,380 @@
+//! From a ranking to its explanation, clicked through with egui_kittest (AccessKit queries, no
+//! rendering): a ranked thumbnail opens its (query, gallery image) pair in Compare and
+//! Correlation, arrow keys move the selection, and every registered view renders.
+//!
+//! The same fixture as gui_explorer.rs: a real `Workers` on the CPU backend, a freshly
+//! initialised model saved to a temporary folder, a tiny synthetic dataset.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use burn::tensor::Device;
+use eframe::egui::Key;
+use eframe::egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{AccessKitNode, NodeT, Queryable};
+use reid_explorer::app::{AppOptions, ExplorerApp, Tab};
+use reid_explorer::backend::BackendChoice;
+use reid_explorer::data::synth::{SynthConfig, generate};
+use reid_explorer::model::{ModelConfig, XCorrNet, save_model};
+
+/// How long a test waits for the workers (the waits end on the awaited label).
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    model: PathBuf,
+    dataset: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = dir.path().join("model");
+    let config = ModelConfig::default();
+    let net = XCorrNet::init(&config, 7, &Device::flex()).expect("init");
+    save_model(&model, &config, &net).expect("save model");
+    let dataset = dir.path().join("data");
+    let synth = SynthConfig {
+        identities: 8,
+        seed: 3,
+        cameras: 2,
+        cameras_per_identity: (2, 2),
+        images_per_camera: (2, 2),
+    };
+    generate(&dataset, &synth, &|_, _| {}).expect("synthetic dataset");
+    Fixture {
+        _dir: dir,
+        model,
+        dataset,
+    }
+}
+
+fn harness(fx: &Fixture) -> Harness<'static, ExplorerApp> {
+    let options = AppOptions {
+        backend: BackendChoice::Cpu,
+        model_dir: Some(fx.model.clone()),
+        dataset_dir: Some(fx.dataset.clone()),
+        use_storage: false,
+        train: None,
+    };
+    Harness::builder()
+        .with_size([1500.0, 950.0])
+        .build_eframe(move |cc| ExplorerApp::new(cc, options))
+}
+
+/// Step frames until a node whose label contains `text` shows up; its label.
+fn wait_for(h: &mut Harness<'_, ExplorerApp>, text: &str) -> String {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if let Some(label) = label_containing(h, text) {
+            return label;
+        }
+        assert!(start.elapsed() < TIMEOUT, "timed out waiting for {text:?}");
+        std::thread::sleep(Duration::from_millis(15));
+    }
+}
+
+/// A node's text: its label, or for a plain label its value (AccessKit keeps a label's text
+/// there).
+fn text_of(n: &AccessKitNode<'_>) -> Option<String> {
+    if n.role() == Role::Label {
+        n.value()
+    } else {
+        n.label()
+    }
+}
+
+/// The text of the first node whose label contains `text`.
+fn label_containing(h: &Harness<'_, ExplorerApp>, text: &str) -> Option<String> {
+    h.query_all_by_label_contains(text)
+        .next()
+        .and_then(|n| text_of(&n.accesskit_node()))
+}
+
+fn click_tab(h: &mut Harness<'_, ExplorerApp>, tab: Tab) {
+    h.get_by_label(&tab.to_string()).click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().tab(), tab);
+}
+
+fn press(h: &mut Harness<'_, ExplorerApp>, key: Key) {
+    h.key_press(key);
+    h.step();
+    h.step();
+}
+
+/// The number after `after` in `label` (up to the next space or comma).
+fn number_after(label: &str, after: &str) -> f64 {
+    let rest = label
+        .split_once(after)
+        .unwrap_or_else(|| panic!("{after:?} not in {label:?}"))
+        .1;
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+        .unwrap_or(rest.len());
+    rest[..end]
+        .parse()
+        .unwrap_or_else(|e| panic!("no number after {after:?} in {label:?}: {e}"))
+}
+
+/// Rank the dataset's default query in the Gallery; the ranked labels' scores, best first.
+fn rank(h: &mut Harness<'_, ExplorerApp>) -> Vec<f64> {
+    wait_for(h, "p(same) =");
+    click_tab(h, Tab::Gallery);
+    h.get_by_label("Rank").click();
+    wait_for(h, "ranked in");
+    let mut scores = Vec::new();
+    for r in 1.. {
+        match label_containing(h, &format!("rank {r}: p(same) ")) {
+            Some(l) => scores.push(number_after(&l, "p(same) ")),
+            None => break,
+        }
+    }
+    assert!(scores.len() >= 4, "few ranked images: {scores:?}");
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "not best first: {scores:?}"
+    );
+    scores
+}
+
+fn parent_name(p: Option<&PathBuf>) -> String {
+    p.and_then(|p| p.parent())
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Compare's p(same), once the pair's result is in.
+fn compared_p(h: &mut Harness<'_, ExplorerApp>) -> f64 {
+    number_after(&wait_for(h, "p(same) = "), "p(same) = ")
+}
+
+#[test]
+fn a_ranked_image_opens_in_compare_and_correlation() {
+    let fx = fixture();
+    let mut h = harness(&fx);
+    let scores = rank(&mut h);
+
+    // A new ranking selects rank 1; the arrow keys move the selection, and it shows.
+    wait_for(&mut h, "selected rank 1 ·");
+    press(&mut h, Key::ArrowRight);
+    press(&mut h, Key::ArrowRight);
+    press(&mut h, Key::ArrowLeft);
+    wait_for(&mut h, "selected rank 2 ·");
+    let selected = h.get_by_label_contains("rank 2: p(same)");
+    assert_eq!(selected.accesskit_node().is_selected(), Some(true));
+    assert_eq!(
+        h.get_by_label_contains("rank 1: p(same)")
+            .accesskit_node()
+            .is_selected(),
+        Some(false)
+    );
+
+    // One click opens the pair in Compare: the query in A, the gallery image in B, the order
+    // the ranking scored them in, so Compare's p(same) is rank 2's score.
+    h.get_by_label("Open in Compare").click();
+    h.step();
+    assert_eq!(h.state().tab(), Tab::Compare);
+    let pair = h.state().pair().clone();
+    assert_eq!(parent_name(pair.a.as_ref()), "query");
+    assert_eq!(parent_name(pair.b.as_ref()), "bounding_box_test");
+    let p = compared_p(&mut h);
+    assert!(
+        (p - scores[1]).abs() <= 0.0015,
+        "Compare says {p}, the ranking {}",
+        scores[1]
+    );
+
+    // Back in the Gallery, a click selects rank 4 and Correlation opens that pair on its
+    // strongest evidence.
+    click_tab(&mut h, Tab::Gallery);
+    h.get_by_label_contains("rank 4: p(same)").click();
+    h.step();
+    wait_for(&mut h, "selected rank 4 ·");
+    h.get_by_label("Open in Correlation").click();
+    h.step();
+    assert_eq!(h.state().tab(), Tab::Correlation);
+    assert_ne!(h.state().pair().b, pair.b);
+    let evidence = wait_for(&mut h, "strongest evidence: A (y ");
+    let position = wait_for(&mut h, "position A (y ");
+    for after in ["A (y ", ", x "] {
+        assert_eq!(
+            number_after(&evidence, after),
+            number_after(&position, after),
+            "the view does not open on the evidence: {evidence:?} / {position:?}"
+        );
+    }
+    // The strongest evidence is an interior position of the 37 x 12 grid (patch radius 2).
+    let (y, x) = (
+        number_after(&evidence, "A (y "),
+        number_after(&evidence, ", x "),
+    );
+    assert!(
+        (2.0..35.0).contains(&y) && (2.0..10.0).contains(&x),
+        "{evidence}"
+    );
+    wait_for(&mut h, "matches the network");
+
+    // Enter opens the selection in Compare.
+    click_tab(&mut h, Tab::Gallery);
+    press(&mut h, Key::ArrowLeft);
+    wait_for(&mut h, "selected rank 3 ·");
+    press(&mut h, Key::Enter);
+    assert_eq!(h.state().tab(), Tab::Compare);
+    let p = compared_p(&mut h);
+    assert!((p - scores[2]).abs() <= 0.0015, "{p} vs {}", scores[2]);
+}
+
+#[test]
+fn the_context_menu_offers_every_explaining_view() {
+    let fx = fixture();
+    let mut h = harness(&fx);
+    let scores = rank(&mut h);
+    h.get_by_label_contains("rank 3: p(same)").click_secondary();
+    h.step();
+    h.step();
+    wait_for(&mut h, "selected rank 3 ·");
+    for tab in ["Compare", "Feature maps", "Correlation"] {
+        assert!(
+            label_containing(&h, &format!("Open pair in {tab}")).is_some(),
+            "no {tab} in the menu"
+        );
+    }
+    h.get_by_label("Open pair in Feature maps").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().tab(), Tab::FeatureMaps);
+    let traced = number_after(&wait_for(&mut h, "traced p(same) = "), "traced p(same) = ");
+    assert!(
+        (traced - scores[2]).abs() <= 0.0015,
+        "{traced} vs {}",
+        scores[2]
+    );
+}
+
+/// A label each view always shows. Exhaustive: a new view needs its line here.
+fn landmark(tab: Tab) -> &'static str {
+    match tab {
+        Tab::Compare => "Same person?",
+        Tab::Gallery => "Evaluate split",
+        Tab::FeatureMaps => "traced p(same)",
+        Tab::Correlation => "formula ncc =",
+        Tab::Training => "Start training",
+        Tab::Evaluation => "No evaluation yet",
+    }
+}
+
+/// Every registered view renders (the registry's `Tab::ALL`, clicked by its label).
+#[test]
+fn every_registered_view_renders() {
+    let fx = fixture();
+    let mut h = harness(&fx);
+    wait_for(&mut h, "p(same) =");
+    assert!(Tab::ALL.len() >= 5);
+    for tab in Tab::ALL {
+        click_tab(&mut h, tab);
+        wait_for(&mut h, landmark(tab));
+    }
+}
+
+/// The browser's rows (labels ending in the top-1 verdict), in table order.
+fn rows(h: &Harness<'_, ExplorerApp>) -> Vec<String> {
+    h.query_all_by(|n| text_of(n).is_some_and(|l| l.ends_with(" ✓") || l.ends_with(" ✗")))
+        .filter_map(|n| text_of(&n.accesskit_node()))
+        .collect()
+}
+
+/// Column `from_end` of a row, counted from its end (the top-1 verdict mark is 0, its score 1,
+/// then the first match's camera 2, its rank 3, the AP 4).
+fn column(row: &str, from_end: usize) -> String {
+    let tokens: Vec<&str> = row.split_whitespace().collect();
+    tokens[tokens.len() - 1 - from_end].to_string()
+}
+
+#[test]
+fn the_evaluation_browser_lists_queries_worst_first_and_opens_their_pairs() {
+    let fx = fixture();
+    let mut h = harness(&fx);
+    wait_for(&mut h, "p(same) =");
+    click_tab(&mut h, Tab::Gallery);
+    h.get_by_label("Evaluate split").click();
+    wait_for(&mut h, "mAP");
+    h.get_by_label("Browse queries").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().tab(), Tab::Evaluation);
+    wait_for(&mut h, "queries (");
+
+    // Worst first: AP ascending.
+    let table = rows(&h);
+    assert!(table.len() >= 4, "{table:?}");
+    let aps: Vec<f64> = table
+        .iter()
+        .map(|r| column(r, 4).parse().unwrap_or(f64::NAN))
+        .collect();
+    assert!(
+        aps.windows(2).all(|w| w[0] <= w[1]),
+        "not worst first: {aps:?}"
+    );
+    // The worst query is selected and its strip shows; its rank 1 opens in Compare with the
+    // strip's score.
+    wait_for(&mut h, "selected rank 1 ·");
+    let strip1 = number_after(&wait_for(&mut h, "rank 1: p(same) "), "p(same) ");
+    assert_eq!(
+        column(&table[0], 1),
+        format!("{strip1:.3}"),
+        "the strip is not the first row's"
+    );
+    h.get_by_label("Open in Compare").click();
+    h.step();
+    assert_eq!(h.state().tab(), Tab::Compare);
+    assert_eq!(parent_name(h.state().pair().a.as_ref()), "query");
+    let p = compared_p(&mut h);
+    assert!((p - strip1).abs() <= 0.0015, "{p} vs {strip1}");
+
+    // ↓ selects the next query; → the next entry of its strip.
+    click_tab(&mut h, Tab::Evaluation);
+    press(&mut h, Key::ArrowDown);
+    press(&mut h, Key::ArrowRight);
+    wait_for(&mut h, "selected rank 2 ·");
+    let second = h.get_by_label(&table[1]);
+    assert_eq!(second.accesskit_node().is_selected(), Some(true));
+
+    // Sorting by first match puts the furthest-down first matches first.
+    h.get_by_label("first match").click();
+    h.step();
+    h.step();
+    let firsts: Vec<usize> = rows(&h)
+        .iter()
+        .map(|r| column(r, 3).trim_start_matches('#').parse().unwrap_or(0))
+        .collect();
+    assert!(
+        firsts.windows(2).all(|w| w[0] >= w[1]),
+        "not by first match: {firsts:?}"
+    );
+
+    // The export writes the files of `eval --export DIR`.
+    let out = fx._dir.path().join("export");
+    h.get_by_label("export to").click();
+    h.step();
+    h.get_by_label("export to")
+        .type_text(&out.display().to_string());
+    h.step();
+    h.get_by_label("Export evaluation").click();
+    wait_for(&mut h, "evaluation export written");
+    for f in [
+        "per_query.csv",
+        "scores.npy",
+        "queries.txt",
+        "gallery.txt",
+        "summary.json",
+        "index.html",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let csv = std::fs::read_to_string(out.join("per_query.csv")).expect("per_query.csv");
+    assert_eq!(csv.lines().count(), table.len() + 1, "{csv}");
+}
