@@ -8,8 +8,7 @@ use std::sync::Mutex;
 
 use burn::tensor::Device;
 use common::write_person;
-use reid_explorer::engine::cache::{CACHE_DIR, cache_path};
-use reid_explorer::engine::{CacheSpec, model_fingerprint, rank_gallery};
+use reid_explorer::engine::{CacheSpec, JobOptions, model_fingerprint, rank_gallery};
 use reid_explorer::model::{ModelConfig, XCorrNet, save_model};
 use reid_explorer::protocol::CancelToken;
 
@@ -33,11 +32,11 @@ fn cached_features_give_the_same_ranking_and_skip_the_trunk() {
     let net = XCorrNet::init(&cfg, 9, &dev).expect("init");
     let model_dir = tmp.path().join("model");
     save_model(&model_dir, &cfg, &net).expect("save");
-    let spec = CacheSpec {
-        folder: tmp.path().join("gallery"),
-        model: model_fingerprint(&model_dir).expect("fp"),
-    };
-    std::fs::create_dir_all(&spec.folder).expect("mkdir");
+    let gallery = tmp.path().join("gallery");
+    std::fs::create_dir_all(&gallery).expect("mkdir");
+    let cache_dir = tmp.path().join("cache");
+    let model = model_fingerprint(&model_dir).expect("fp");
+    let spec = CacheSpec::for_gallery(&gallery, model, Some(&cache_dir)).expect("cache folder");
     let files: Vec<(PathBuf, Option<_>)> = (0..6)
         .map(|i| {
             let p = spec.folder.join(format!("{i}.png"));
@@ -50,10 +49,11 @@ fn cached_features_give_the_same_ranking_and_skip_the_trunk() {
     let never = CancelToken::new();
     let rank = |cache: Option<&CacheSpec>,
                 progress: &(dyn Fn(&'static str, usize, usize) + Sync)| {
-        rank_gallery(
-            &net, &cfg, &query, None, &files, cache, &dev, progress, &never,
-        )
-        .expect("rank")
+        let opts = JobOptions::new(&net, &cfg, &dev)
+            .cache(cache)
+            .progress(progress)
+            .cancel(&never);
+        rank_gallery(&opts, &query, None, &files).expect("rank")
     };
 
     let plain = rank(None, &|_, _, _| {});
@@ -63,8 +63,13 @@ fn cached_features_give_the_same_ranking_and_skip_the_trunk() {
         stages.iter().any(|(s, _)| *s == "decoding"),
         "first cached run computes features"
     );
-    let file = cache_path(&spec.folder, spec.model);
-    assert!(file.starts_with(spec.folder.join(CACHE_DIR)) && file.exists());
+    let file = spec.file.clone();
+    assert!(file.starts_with(&cache_dir) && file.exists());
+    assert_eq!(
+        std::fs::read_dir(&spec.folder).expect("ls").count(),
+        6,
+        "nothing is written beside the images"
+    );
     let mut second = None;
     let stages = stages_seen(|p| second = Some(rank(Some(&spec), p)));
     assert!(
@@ -136,18 +141,4 @@ fn cached_features_give_the_same_ranking_and_skip_the_trunk() {
         "the rebuilt cache is used: {stages:?}"
     );
     assert_eq!(scored(&reused.expect("reused")), scored(&fresh));
-}
-
-#[test]
-fn read_only_folders_get_their_cache_elsewhere() {
-    use std::os::unix::fs::PermissionsExt;
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let folder = tmp.path().join("ro");
-    std::fs::create_dir_all(&folder).expect("mkdir");
-    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o555)).expect("chmod");
-    let path = cache_path(&folder, 42);
-    assert!(!path.starts_with(&folder), "{}", path.display());
-    assert!(!folder.join(CACHE_DIR).exists());
-    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    assert!(cache_path(&folder, 42).starts_with(folder.join(CACHE_DIR)));
 }

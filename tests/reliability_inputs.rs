@@ -19,8 +19,9 @@ use common::write_person;
 use reid_explorer::data::crops::CropCache;
 use reid_explorer::data::layout::scan;
 use reid_explorer::data::preprocess::{ImageError, decode_rgb, load_rgb};
-use reid_explorer::engine::cache::cache_path;
-use reid_explorer::engine::{CacheSpec, evaluate_dataset, model_fingerprint, rank_gallery};
+use reid_explorer::engine::{
+    CacheSpec, JobOptions, evaluate_dataset, model_fingerprint, rank_gallery,
+};
 use reid_explorer::eval::{Labels, Protocol};
 use reid_explorer::model::{ModelConfig, XCorrNet, load_model, save_model};
 use reid_explorer::protocol::{CancelToken, Ranking};
@@ -118,20 +119,23 @@ fn a_mismatched_feature_cache_is_recomputed_not_used() {
         .collect();
     let query = tmp.path().join("q.png");
     write_person(&query, 201, 48, 120);
-    let spec = CacheSpec {
-        folder: folder.clone(),
-        model: model_fingerprint(&model).unwrap(),
-    };
+    let cache_dir = tmp.path().join("cache");
+    let fingerprint = model_fingerprint(&model).unwrap();
+    let spec = CacheSpec::for_gallery(&folder, fingerprint, Some(&cache_dir)).unwrap();
     let never = CancelToken::new();
     let rank = |cache: Option<&CacheSpec>, p: &(dyn Fn(&'static str, usize, usize) + Sync)| {
-        rank_gallery(&net, &cfg, &query, None, &files, cache, &dev, p, &never).unwrap()
+        let opts = JobOptions::new(&net, &cfg, &dev)
+            .cache(cache)
+            .progress(p)
+            .cancel(&never);
+        rank_gallery(&opts, &query, None, &files).unwrap()
     };
     let fresh = scores(&rank(None, &|_, _, _| {}));
     assert!(decoded(|p| assert_eq!(
         scores(&rank(Some(&spec), p)),
         fresh
     )));
-    let file = cache_path(&folder, spec.model);
+    let file = spec.file.clone();
     let good = std::fs::read(&file).unwrap();
     let newline = good.iter().position(|b| *b == b'\n').unwrap();
     let header: serde_json::Value = serde_json::from_slice(&good[..newline]).unwrap();
@@ -490,14 +494,9 @@ fn non_finite_weights_and_scores_are_errors() {
     }
     let never = CancelToken::new();
     let err = evaluate_dataset(
-        &net,
-        &cfg,
+        &JobOptions::new(&net, &cfg, &dev).cancel(&never),
         &root,
         &Protocol::Standard,
-        None,
-        &dev,
-        &|_, _, _| {},
-        &never,
     )
     .expect_err("NaN scores are an error, not metrics")
     .to_string();
@@ -511,15 +510,10 @@ fn non_finite_weights_and_scores_are_errors() {
         .collect();
     let query = root.join("query/0001_c1s1_000001_00.jpg");
     let err = rank_gallery(
-        &net,
-        &cfg,
+        &JobOptions::new(&net, &cfg, &dev).cancel(&never),
         &query,
         None,
         &gallery,
-        None,
-        &dev,
-        &|_, _, _| {},
-        &never,
     )
     .expect_err("NaN scores are an error, not a ranking")
     .to_string();
@@ -547,23 +541,23 @@ fn non_utf8_file_names_keep_the_feature_cache() {
     assert_eq!((files.len(), skipped.len()), (3, 0));
     let query = tmp.path().join("q.png");
     write_person(&query, 51, 48, 120);
-    let spec = CacheSpec {
-        folder: folder.clone(),
-        model: model_fingerprint(&model).unwrap(),
-    };
+    let cache_dir = tmp.path().join("cache");
+    let fingerprint = model_fingerprint(&model).unwrap();
+    let spec = CacheSpec::for_gallery(&folder, fingerprint, Some(&cache_dir)).unwrap();
     let never = CancelToken::new();
     let rank = |cache: Option<&CacheSpec>, p: &(dyn Fn(&'static str, usize, usize) + Sync)| {
-        rank_gallery(&net, &cfg, &query, None, &files, cache, &dev, p, &never).unwrap()
+        let opts = JobOptions::new(&net, &cfg, &dev)
+            .cache(cache)
+            .progress(p)
+            .cancel(&never);
+        rank_gallery(&opts, &query, None, &files).unwrap()
     };
     let fresh = scores(&rank(None, &|_, _, _| {}));
     assert!(decoded(|p| assert_eq!(
         scores(&rank(Some(&spec), p)),
         fresh
     )));
-    assert!(
-        cache_path(&folder, spec.model).exists(),
-        "the cache was written"
-    );
+    assert!(spec.file.exists(), "the cache was written");
     let mut second = None;
     assert!(
         !decoded(|p| second = Some(rank(Some(&spec), p))),

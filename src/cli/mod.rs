@@ -14,6 +14,7 @@ pub mod common;
 pub mod compare;
 pub mod dataset;
 pub mod eval;
+pub mod export;
 mod interrupt;
 pub mod progress;
 pub mod rank;
@@ -34,7 +35,8 @@ pub struct Cli {
     /// Backend for the GUI's workers.
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto, global = true)]
     pub backend: BackendChoice,
-    /// GUI only: open with this model folder (default: the last one used, else models/cuhk03).
+    /// GUI only: open with this model folder (default: the last one chosen, else one that suits
+    /// the dataset shown: models/synthetic for the embedded sample, models/cuhk03 otherwise).
     #[arg(long, value_name = "MODEL_DIR")]
     pub model: Option<std::path::PathBuf>,
     /// GUI only: open with this dataset folder (default: the last one used, else the sample).
@@ -61,6 +63,8 @@ pub enum Command {
     Rank(rank::Args),
     /// Time the correlation layer, the network, a training step and ranking.
     Bench(bench::Args),
+    /// Write a model's weights for other frameworks (safetensors, PyTorch names: docs/export.md).
+    Export(export::Args),
 }
 
 /// Options shared by every command that runs the network.
@@ -82,5 +86,6 @@ pub fn run(command: Command, backend: BackendChoice) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args, backend),
         Command::Rank(args) => rank::run(args, backend),
         Command::Bench(args) => bench::run(args, backend),
+        Command::Export(args) => export::run(args),
     }
 }

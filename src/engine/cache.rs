@@ -1,13 +1,20 @@
 //! The gallery feature cache: trunk features of every image, computed once per (model, file)
-//! and saved beside the dataset, so ranking more queries — or reopening the gallery — skips the
-//! trunk entirely.
+//! and saved in the user's cache folder, so ranking more queries — or reopening the gallery —
+//! skips the trunk entirely.
+//!
+//! Where: [`CacheSpec::for_gallery`] puts one file per (gallery folder, model) in the cache
+//! folder — `--cache-dir DIR`, else [`default_cache_dir`] (`$XDG_CACHE_HOME/reid-explorer/features`
+//! or `~/.cache/reid-explorer/features` on Linux, the platform's cache folder elsewhere) — named
+//! after the folder's canonical path and the model fingerprint ([`cache_file_name`]), so
+//! different datasets and models never share a file and nothing is written into the user's
+//! dataset folders. Caches that older versions kept beside the images (`.reid-explorer-cache/`)
+//! are no longer read. When no cache folder can be determined or created and written, the job
+//! runs without a cache after one warning ([`spec_or_warn`]).
 //!
 //! A cache file holds one model's features for one folder: a JSON header line (format version,
 //! model fingerprint, feature shape, and per file its path, size and modification time) then the
 //! raw little-endian f32 features in header order. Entries whose file changed are recomputed;
-//! the rest are reused. Files are written to a temporary name and renamed. When the dataset
-//! folder is not writable (a read-only mount, or no write permission bits), the cache goes to the
-//! user's cache folder instead.
+//! the rest are reused. Files are written to a temporary name and renamed.
 //!
 //! Paths are stored as their raw bytes, hex-encoded (on unix the `OsStr` bytes, so a file name
 //! that is not UTF-8 round-trips exactly). A cache file is used only when everything checks out:
@@ -19,6 +26,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
@@ -28,8 +36,10 @@ use crate::data::preprocess::read_regular_file;
 
 /// Format version 2: paths as hex-encoded bytes.
 const VERSION: u32 = 2;
-/// Folder created inside a dataset folder for caches.
-pub const CACHE_DIR: &str = ".reid-explorer-cache";
+/// The folder, inside the user's cache folder, that holds the feature caches.
+pub const CACHE_SUBDIR: &str = "reid-explorer/features";
+/// The extension of a feature-cache file.
+pub const CACHE_EXTENSION: &str = "features";
 
 /// FNV-1a 64 of some bytes: a stable fingerprint (not a security hash).
 pub fn fnv1a(bytes: &[u8], seed: u64) -> u64 {
@@ -56,7 +66,7 @@ mod path_hex {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
     #[cfg(unix)]
-    fn raw(path: &Path) -> &[u8] {
+    pub fn raw(path: &Path) -> &[u8] {
         use std::os::unix::ffi::OsStrExt;
         path.as_os_str().as_bytes()
     }
@@ -68,7 +78,7 @@ mod path_hex {
     }
 
     #[cfg(not(unix))]
-    fn raw(path: &Path) -> &[u8] {
+    pub fn raw(path: &Path) -> &[u8] {
         path.as_os_str().as_encoded_bytes()
     }
 
@@ -142,31 +152,128 @@ pub struct FeatureCache {
     entries: HashMap<FileStamp, Vec<f32>>,
 }
 
-/// Where the cache of `folder` for `model` lives: inside the folder when it is writable, else in
-/// the user's cache folder under a name derived from the folder's path.
-pub fn cache_path(folder: &Path, model: u64) -> PathBuf {
-    let name = format!("features-{model:016x}.bin");
-    let inside = folder.join(CACHE_DIR);
-    // A folder without write permission bits is left alone even when we could write (root).
-    let read_only = std::fs::metadata(folder).is_ok_and(|m| m.permissions().readonly());
-    if !read_only && std::fs::create_dir_all(&inside).is_ok() && writable(&inside) {
-        return inside.join(name);
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    let key = fnv1a(folder.as_os_str().as_encoded_bytes(), 0);
-    base.join("reid-explorer")
-        .join(format!("{key:016x}"))
-        .join(name)
+/// Where features of a folder are cached, and for which model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheSpec {
+    /// The folder the features belong to (a dataset root or gallery folder), as given.
+    pub folder: PathBuf,
+    /// [`model_fingerprint`] of the model.
+    pub model: u64,
+    /// The cache file: inside the cache folder, named by [`cache_file_name`].
+    pub file: PathBuf,
 }
 
-fn writable(dir: &Path) -> bool {
+/// Why a job runs without the feature cache.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheUnavailable {
+    #[error(
+        "no user cache folder could be determined (set XDG_CACHE_HOME or HOME, or pass --cache-dir DIR)"
+    )]
+    NoCacheDir,
+    #[error("{dir}: cannot keep the feature cache there: {error}")]
+    NotWritable { dir: PathBuf, error: std::io::Error },
+}
+
+/// The default cache folder: [`CACHE_SUBDIR`] in the user's cache folder (`$XDG_CACHE_HOME`, else
+/// `~/.cache` on Linux; `~/Library/Caches` on macOS; `%LOCALAPPDATA%` on Windows). None when the
+/// platform reports none.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    dirs::cache_dir().map(|d| d.join(CACHE_SUBDIR))
+}
+
+/// The cache file name of a gallery folder (its canonical path) under a model: the folder's
+/// last component (letters, digits, `-`, `_` and `.` kept, at most 32 characters), a 64-bit
+/// hash of the whole path, the model fingerprint: `market-1501-3f0c…-a41b….features`. Two folders
+/// give two names (up to a hash collision); the same folder under two models too.
+pub fn cache_file_name(canonical_folder: &Path, model: u64) -> String {
+    let stem: String = canonical_folder
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(32)
+        .collect();
+    let stem = if stem.is_empty() || stem.starts_with('.') {
+        format!("folder{stem}")
+    } else {
+        stem
+    };
+    let key = fnv1a(path_hex::raw(canonical_folder), 0);
+    format!("{stem}-{key:016x}-{model:016x}.{CACHE_EXTENSION}")
+}
+
+/// `folder` made canonical (symbolic links and `..` resolved), else absolute, else as given.
+fn canonical(folder: &Path) -> PathBuf {
+    std::fs::canonicalize(folder)
+        .or_else(|_| std::path::absolute(folder))
+        .unwrap_or_else(|_| folder.to_path_buf())
+}
+
+impl CacheSpec {
+    /// The cache of `folder` for `model` inside `cache_dir` (pure: nothing is read or created;
+    /// `canonical_folder` should be the canonical path, see [`CacheSpec::for_gallery`]).
+    pub fn in_dir(cache_dir: &Path, canonical_folder: &Path, model: u64) -> Self {
+        Self {
+            folder: canonical_folder.to_path_buf(),
+            model,
+            file: cache_dir.join(cache_file_name(canonical_folder, model)),
+        }
+    }
+
+    /// The cache of the gallery `folder` for `model`: in `cache_dir` when given, else in
+    /// [`default_cache_dir`]. The cache folder is created and checked for writing here, so a
+    /// job either has a usable cache or knows why not before it starts.
+    pub fn for_gallery(
+        folder: &Path,
+        model: u64,
+        cache_dir: Option<&Path>,
+    ) -> Result<Self, CacheUnavailable> {
+        let dir = match cache_dir {
+            Some(d) => d.to_path_buf(),
+            None => default_cache_dir().ok_or(CacheUnavailable::NoCacheDir)?,
+        };
+        let not_writable = |error| CacheUnavailable::NotWritable {
+            dir: dir.clone(),
+            error,
+        };
+        std::fs::create_dir_all(&dir).map_err(not_writable)?;
+        writable(&dir).map_err(not_writable)?;
+        let mut spec = Self::in_dir(&dir, &canonical(folder), model);
+        spec.folder = folder.to_path_buf();
+        Ok(spec)
+    }
+}
+
+/// Set once the "running without a cache" warning has been printed.
+static WARNED: AtomicBool = AtomicBool::new(false);
+
+/// [`CacheSpec::for_gallery`], or None after a warning on stderr (printed once per process, so
+/// a GUI session or a long command does not repeat it on every job).
+pub fn spec_or_warn(folder: &Path, model: u64, cache_dir: Option<&Path>) -> Option<CacheSpec> {
+    match CacheSpec::for_gallery(folder, model, cache_dir) {
+        Ok(spec) => Some(spec),
+        Err(e) => {
+            if !WARNED.swap(true, Ordering::Relaxed) {
+                eprintln!("warning: {e}; running without the feature cache");
+            }
+            None
+        }
+    }
+}
+
+/// Whether a file can be created in `dir` (a probe file, removed again).
+fn writable(dir: &Path) -> std::io::Result<()> {
     let probe = dir.join(format!(".probe-{}", std::process::id()));
-    let ok = std::fs::write(&probe, b"").is_ok();
+    std::fs::write(&probe, b"")?;
     let _ = std::fs::remove_file(&probe);
-    ok
+    Ok(())
 }
 
 impl FeatureCache {
@@ -330,6 +437,37 @@ mod tests {
         assert!(serde_json::from_str::<FileStamp>(&odd).is_err());
         let bad = text.replace("2f67", "zz67");
         assert!(serde_json::from_str::<FileStamp>(&bad).is_err());
+    }
+
+    #[test]
+    fn cache_file_names_keep_folders_and_models_apart() {
+        let name = cache_file_name(Path::new("/data/Market-1501 v15.09"), 0xab);
+        let key = fnv1a(b"/data/Market-1501 v15.09", 0);
+        assert_eq!(
+            name,
+            format!("Market-1501_v15.09-{key:016x}-00000000000000ab.features")
+        );
+        let other = cache_file_name(Path::new("/other/Market-1501 v15.09"), 0xab);
+        assert_ne!(name, other, "same last component, another folder");
+        assert_ne!(
+            name,
+            cache_file_name(Path::new("/data/Market-1501 v15.09"), 0xac)
+        );
+        // Odd or hidden last components still give a plain, visible file name.
+        let odd = cache_file_name(Path::new("/x/.caf\u{e9}/"), 1);
+        assert!(odd.starts_with("folder.caf_-"), "{odd}");
+        assert!(cache_file_name(Path::new("/"), 1).starts_with("folder-"));
+        let long = cache_file_name(Path::new(&"a".repeat(300)), 1);
+        assert!(long.starts_with(&format!("{}-", "a".repeat(32))), "{long}");
+    }
+
+    #[test]
+    fn a_spec_in_a_folder_is_pure() {
+        let spec = CacheSpec::in_dir(Path::new("/c"), Path::new("/g/x"), 5);
+        assert_eq!(
+            spec.file,
+            Path::new("/c").join(cache_file_name(Path::new("/g/x"), 5))
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod calibration;
 pub mod config;
 pub mod conv;
+pub mod export;
 mod flex_host;
 pub mod infer;
 pub mod io;
