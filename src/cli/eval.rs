@@ -145,35 +145,61 @@ struct StageRun {
     /// Seconds and units of the stage's finished runs (a stage runs once per encoded file list).
     done_seconds: f64,
     done_units: usize,
-    /// The run in progress: first report, last report, last `done`, its total.
+    /// The run in progress: its start (the report before its first), its last report, its
+    /// total.
     first: Instant,
     last: Instant,
-    at: usize,
     total: usize,
 }
 
-/// Records, per stage, the time from its first report to its last (summed over the stage's
-/// runs: `done` going back down starts a new run) and the units done.
-#[derive(Default)]
+/// Records, per stage, its time (summed over the stage's runs: a run is a stretch of reports
+/// of that stage, from the previous report of any stage to its own last report) and the units
+/// done.
 struct StageClock {
-    stages: Mutex<Vec<(&'static str, StageRun)>>,
+    state: Mutex<ClockState>,
+}
+
+/// The stages seen so far, the time of the latest report and its stage.
+struct ClockState {
+    stages: Vec<(&'static str, StageRun)>,
+    previous: Instant,
+    current: Option<&'static str>,
+}
+
+impl Default for StageClock {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(ClockState {
+                stages: Vec::new(),
+                previous: Instant::now(),
+                current: None,
+            }),
+        }
+    }
 }
 
 impl StageClock {
-    fn record(&self, stage: &'static str, done: usize, total: usize) {
+    fn record(&self, stage: &'static str, total: usize) {
         let now = Instant::now();
-        let Ok(mut stages) = self.stages.lock() else {
+        let Ok(mut guard) = self.state.lock() else {
             return;
         };
+        let ClockState {
+            stages,
+            previous,
+            current,
+        } = &mut *guard;
+        // A new run starts when another stage reported in between (the decodes report from
+        // several threads, out of order: `done` alone does not tell).
+        let continues = *current == Some(stage);
         match stages.iter_mut().find(|(name, _)| *name == stage) {
             Some((_, run)) => {
-                if done < run.at {
+                if !continues {
                     run.done_seconds += run.last.duration_since(run.first).as_secs_f64();
                     run.done_units += run.total;
-                    run.first = now;
+                    run.first = *previous;
                 }
                 run.last = now;
-                run.at = done;
                 run.total = total;
             }
             None => stages.push((
@@ -181,21 +207,23 @@ impl StageClock {
                 StageRun {
                     done_seconds: 0.0,
                     done_units: 0,
-                    first: now,
+                    first: *previous,
                     last: now,
-                    at: done,
                     total,
                 },
             )),
         }
+        *previous = now;
+        *current = Some(stage);
     }
 
     /// Each stage's seconds and units, in the order the stages started.
     fn times(&self) -> Vec<StageTime> {
-        let Ok(stages) = self.stages.lock() else {
+        let Ok(guard) = self.state.lock() else {
             return Vec::new();
         };
-        stages
+        guard
+            .stages
             .iter()
             .map(|(name, run)| StageTime {
                 stage: name,
@@ -231,7 +259,7 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
     let bar = StageBar::new();
     let clock = StageClock::default();
     let progress = |s, d, t| {
-        clock.record(s, d, t);
+        clock.record(s, t);
         bar.update(s, d, t);
     };
     let opts = loaded

@@ -186,7 +186,7 @@ mod tests {
     #[test]
     fn borders_crops_and_size() {
         let (h, w) = (4, 2);
-        let red_crop = vec![200u8, 0, 0].repeat(h * w);
+        let red_crop = [200u8, 0, 0].repeat(h * w);
         let cells = [
             StripCell {
                 crop: Some(&red_crop),
