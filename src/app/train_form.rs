@@ -7,8 +7,29 @@ use super::Action;
 use super::jobs::Pick;
 use crate::protocol::TrainConfig;
 
-/// The hyper-parameter form.
+/// The whole form: data, hyper-parameters, recipe, and a reset to the authors' defaults.
 pub(super) fn form(ui: &mut egui::Ui, c: &mut TrainConfig, out: &mut Vec<Action>) {
+    data(ui, c, out);
+    ui.separator();
+    hyper_parameters(ui, c);
+    recipe(ui, c);
+    if ui
+        .button("Authors' defaults")
+        .on_hover_text("reset the hyper-parameters (keeps dataset, output and starting model)")
+        .clicked()
+    {
+        let (dataset, out_dir, init_from) = (c.dataset.clone(), c.out.clone(), c.init_from.clone());
+        *c = TrainConfig {
+            dataset,
+            out: out_dir,
+            init_from,
+            ..TrainConfig::default()
+        };
+    }
+}
+
+/// Dataset, output folder and the model a run starts from.
+fn data(ui: &mut egui::Ui, c: &mut TrainConfig, out: &mut Vec<Action>) {
     ui.label(RichText::new("Data").strong());
     ui.horizontal(|ui| {
         ui.label("dataset");
@@ -64,7 +85,10 @@ pub(super) fn form(ui: &mut egui::Ui, c: &mut TrainConfig, out: &mut Vec<Action>
             out.push(Action::Pick(Pick::TrainInit));
         }
     });
-    ui.separator();
+}
+
+/// The optimiser, sampling, validation and length settings.
+fn hyper_parameters(ui: &mut egui::Ui, c: &mut TrainConfig) {
     ui.label(RichText::new("Hyper-parameters").strong());
     egui::Grid::new("train-params")
         .num_columns(2)
@@ -165,20 +189,6 @@ pub(super) fn form(ui: &mut egui::Ui, c: &mut TrainConfig, out: &mut Vec<Action>
             });
             ui.end_row();
         });
-    recipe(ui, c);
-    if ui
-        .button("Authors' defaults")
-        .on_hover_text("reset the hyper-parameters (keeps dataset, output and starting model)")
-        .clicked()
-    {
-        let (dataset, out_dir, init_from) = (c.dataset.clone(), c.out.clone(), c.init_from.clone());
-        *c = TrainConfig {
-            dataset,
-            out: out_dir,
-            init_from,
-            ..TrainConfig::default()
-        };
-    }
 }
 
 /// A combo box over `options` (value, label, hover text).

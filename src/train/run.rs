@@ -29,13 +29,13 @@ use super::data::{Sampling, TrainData};
 use super::event::TrainEvent;
 use super::folder::{StartMode, prepare};
 use super::step::{StepInput, optimizer, train_step, trainable};
+use crate::cancel::CancelToken;
 use crate::data::augment::{AugmentConfig, ColorJitter};
 use crate::data::crops::to_input;
 use crate::data::reuse::ReuseBatch;
 use crate::data::sampler::Pair;
 use crate::model::io::{load_model, save_model};
 use crate::model::{ModelConfig, XCorrNet};
-use crate::cancel::CancelToken;
 
 /// Pause and cancel switches shared with the caller.
 #[derive(Debug, Default)]
@@ -187,25 +187,27 @@ pub fn train(
     run_loop(&mut state, net, optim, &data, device, control, emit)
 }
 
-/// The loop's fixed surroundings.
-struct Ctx<'a> {
+/// A run in progress: its state, optimiser and fixed surroundings (the network is passed along,
+/// since a step consumes it and returns the next).
+struct Loop<'a> {
+    state: &'a mut TrainState,
+    optim: ModuleOptimizer,
     data: &'a TrainData,
+    /// The plain device (validation) and its autodiff twin (steps).
+    device: &'a Device,
     ad: Device,
     control: &'a TrainControl,
     aug: Option<AugmentConfig>,
     batches_per_epoch: usize,
+    total_steps: u64,
+    /// Start of the time not yet added to the history's seconds.
     session_start: Instant,
 }
 
-impl Ctx<'_> {
-    /// Checkpoint `state`, `net` and `optim` (refusing broken weights).
-    fn save(
-        &mut self,
-        state: &mut TrainState,
-        net: &XCorrNet,
-        optim: &ModuleOptimizer,
-        emit: &mut dyn FnMut(TrainEvent),
-    ) -> Result<(), TrainError> {
+impl Loop<'_> {
+    /// Checkpoint the state, `net` and the optimiser (refusing broken weights).
+    fn save(&mut self, net: &XCorrNet, emit: &mut dyn FnMut(TrainEvent)) -> Result<(), TrainError> {
+        let state = &mut *self.state;
         if let Some(bad) = non_finite_parameter(net) {
             return Err(TrainError::NonFinite {
                 step: state.step,
@@ -217,7 +219,7 @@ impl Ctx<'_> {
         // Without validations the folder's model follows the latest weights.
         let refresh = state.history.best.is_none();
         let out = state.config.out.clone();
-        let path = write_checkpoint(&out, state, &net.valid(), optim, refresh)?;
+        let path = write_checkpoint(&out, state, &net.valid(), &self.optim, refresh)?;
         emit(TrainEvent::Checkpoint {
             step: state.step,
             path,
@@ -226,18 +228,18 @@ impl Ctx<'_> {
     }
 
     /// The step's input and labels.
-    fn step_input(&self, state: &TrainState, pairs: &[Pair]) -> (StepInput, Vec<bool>) {
-        let (cfg, step) = (&state.config, state.step);
+    fn step_input(&self, pairs: &[Pair]) -> (StepInput, Vec<bool>) {
+        let (cfg, step) = (&self.state.config, self.state.step);
         match &self.data.sampling {
             Sampling::Pairs(_) => {
-                let lo = state.batch_in_epoch * cfg.batch_size;
+                let lo = self.state.batch_in_epoch * cfg.batch_size;
                 let batch = &pairs[lo.min(pairs.len())..(lo + cfg.batch_size).min(pairs.len())];
                 let same = batch.iter().map(|p| p.same).collect();
                 let (a, b) = pair_tensors(self.data, batch, self.aug.as_ref(), step, &self.ad);
                 (StepInput::Pairs { a, b }, same)
             }
             Sampling::Reuse(s) => {
-                let batch = s.batch(state.epoch as u64, state.batch_in_epoch);
+                let batch = s.batch(self.state.epoch as u64, self.state.batch_in_epoch);
                 let same = batch.pairs.iter().map(|p| p.2).collect();
                 (
                     reuse_input(self.data, &batch, self.aug.as_ref(), step, &self.ad),
@@ -246,12 +248,133 @@ impl Ctx<'_> {
             }
         }
     }
+
+    /// Wait while paused (reporting the pause and the resume).
+    fn pause_point(&mut self, emit: &mut dyn FnMut(TrainEvent)) {
+        let control = self.control;
+        if !control.pause.load(Ordering::Relaxed) {
+            return;
+        }
+        emit(TrainEvent::Paused {
+            step: self.state.step,
+        });
+        while control.pause.load(Ordering::Relaxed) && !control.cancel.is_cancelled() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        emit(TrainEvent::Resumed {
+            step: self.state.step,
+        });
+        self.session_start = Instant::now();
+    }
+
+    /// One optimiser step on the next batch (`pairs`: the epoch's pair list, pairs batching),
+    /// recorded in the history and reported.
+    fn step(
+        &mut self,
+        net: XCorrNet,
+        pairs: &[Pair],
+        emit: &mut dyn FnMut(TrainEvent),
+    ) -> Result<XCorrNet, TrainError> {
+        let start = Instant::now();
+        let (input, same) = self.step_input(pairs);
+        let state = &mut *self.state;
+        let lr = state.config.lr_at(state.step);
+        let (next, stats) =
+            train_step(net, &mut self.optim, input, &same, lr, state.step, &self.ad)?;
+        state.step += 1;
+        state.batch_in_epoch += 1;
+        let pairs_per_s = stats.pairs as f64 / start.elapsed().as_secs_f64().max(1e-9);
+        state.history.steps.push(StepRecord {
+            step: state.step,
+            loss: stats.loss,
+            accuracy: stats.accuracy,
+            lr,
+        });
+        emit(TrainEvent::Step {
+            step: state.step,
+            epoch: state.epoch,
+            loss: stats.loss,
+            accuracy: stats.accuracy,
+            lr,
+            pairs: stats.pairs,
+            pairs_per_s,
+        });
+        Ok(next)
+    }
+
+    /// Validation, end of epoch and checkpoint after a step, as the settings ask. Returns
+    /// whether the epoch ended.
+    fn after_step(
+        &mut self,
+        net: &XCorrNet,
+        emit: &mut dyn FnMut(TrainEvent),
+    ) -> Result<bool, TrainError> {
+        let cfg = &self.state.config;
+        let step = self.state.step;
+        let epoch_done = self.state.batch_in_epoch == self.batches_per_epoch;
+        // Reuse epochs are short (one pass over the identities): only the interval counts.
+        let epoch_validates = epoch_done && cfg.batching == Batching::Pairs;
+        let validates = cfg.validate_every > 0
+            && (step.is_multiple_of(cfg.validate_every as u64)
+                || epoch_validates
+                || step == self.total_steps);
+        let checkpoints = step == self.total_steps
+            || (cfg.checkpoint_every > 0 && step.is_multiple_of(cfg.checkpoint_every as u64));
+        if validates {
+            validate(self.state, net, self.data, self.device, emit)?;
+        }
+        if epoch_done {
+            self.state.epoch += 1;
+            self.state.batch_in_epoch = 0;
+            emit(TrainEvent::EpochEnd {
+                epoch: self.state.epoch,
+                step,
+            });
+            self.save(net, emit)?;
+        } else if checkpoints {
+            self.save(net, emit)?;
+        }
+        Ok(epoch_done)
+    }
+
+    /// Steps until the last epoch or `total_steps`, or until cancelled (a checkpoint is
+    /// written then).
+    fn run(
+        mut self,
+        mut net: XCorrNet,
+        emit: &mut dyn FnMut(TrainEvent),
+    ) -> Result<Outcome, TrainError> {
+        let (epochs, total) = (self.state.config.epochs, self.total_steps);
+        while self.state.epoch < epochs && self.state.step < total {
+            let pairs = match &self.data.sampling {
+                Sampling::Pairs(s) => s.epoch(self.state.epoch as u64),
+                Sampling::Reuse(_) => Vec::new(),
+            };
+            while self.state.batch_in_epoch < self.batches_per_epoch && self.state.step < total {
+                self.pause_point(emit);
+                if self.control.cancel.is_cancelled() {
+                    self.save(&net, emit)?;
+                    return Ok(Outcome::Cancelled {
+                        step: self.state.step,
+                    });
+                }
+                net = self.step(net, &pairs, emit)?;
+                if self.after_step(&net, emit)? {
+                    break; // the next epoch draws new pairs
+                }
+            }
+        }
+        Ok(Outcome::Finished {
+            step: self.state.step,
+        })
+    }
 }
 
+/// Plan the run (steps, augmentation) and run it to its end.
 fn run_loop(
     state: &mut TrainState,
-    mut net: XCorrNet,
-    mut optim: ModuleOptimizer,
+    net: XCorrNet,
+    optim: ModuleOptimizer,
     data: &TrainData,
     device: &Device,
     control: &TrainControl,
@@ -261,18 +384,6 @@ fn run_loop(
     let (batches_per_epoch, per_epoch) = data.epoch_shape(cfg.batch_size);
     let all_steps = (batches_per_epoch as u64).saturating_mul(cfg.epochs as u64);
     let total_steps = cfg.max_steps.map_or(all_steps, |m| m.min(all_steps));
-    let online = AugmentConfig {
-        color_jitter: cfg.color_jitter.then(ColorJitter::default),
-        ..AugmentConfig::default()
-    };
-    let mut cx = Ctx {
-        data,
-        ad: device.clone().autodiff(),
-        control,
-        aug: (cfg.augmentation() == super::config::Augmentation::Online).then_some(online),
-        batches_per_epoch,
-        session_start: Instant::now(),
-    };
     if state.step >= total_steps {
         return Err(TrainError::Config(format!(
             "{}: the run is already at step {} of {total_steps}; nothing to do (raise --epochs or --max-steps)",
@@ -280,82 +391,28 @@ fn run_loop(
             state.step
         )));
     }
+    let online = AugmentConfig {
+        color_jitter: cfg.color_jitter.then(ColorJitter::default),
+        ..AugmentConfig::default()
+    };
     emit(TrainEvent::Started {
         total_steps,
         start_step: state.step,
         pairs_per_epoch: per_epoch,
     });
-    while state.epoch < cfg.epochs && state.step < total_steps {
-        let pairs = match &data.sampling {
-            Sampling::Pairs(s) => s.epoch(state.epoch as u64),
-            Sampling::Reuse(_) => Vec::new(),
-        };
-        while state.batch_in_epoch < cx.batches_per_epoch && state.step < total_steps {
-            // Pause / cancel between steps.
-            if control.pause.load(Ordering::Relaxed) {
-                emit(TrainEvent::Paused { step: state.step });
-                while control.pause.load(Ordering::Relaxed) && !control.cancel.is_cancelled() {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                emit(TrainEvent::Resumed { step: state.step });
-                cx.session_start = Instant::now();
-            }
-            if cx.control.cancel.is_cancelled() {
-                cx.save(state, &net, &optim, emit)?;
-                return Ok(Outcome::Cancelled { step: state.step });
-            }
-            let start = Instant::now();
-            let (input, same) = cx.step_input(state, &pairs);
-            let lr = cfg.lr_at(state.step);
-            let (next, stats) = train_step(net, &mut optim, input, &same, lr, state.step, &cx.ad)?;
-            net = next;
-            state.step += 1;
-            state.batch_in_epoch += 1;
-            let pairs_per_s = stats.pairs as f64 / start.elapsed().as_secs_f64().max(1e-9);
-            state.history.steps.push(StepRecord {
-                step: state.step,
-                loss: stats.loss,
-                accuracy: stats.accuracy,
-                lr,
-            });
-            emit(TrainEvent::Step {
-                step: state.step,
-                epoch: state.epoch,
-                loss: stats.loss,
-                accuracy: stats.accuracy,
-                lr,
-                pairs: stats.pairs,
-                pairs_per_s,
-            });
-            let epoch_done = state.batch_in_epoch == cx.batches_per_epoch;
-            // Reuse epochs are short (one pass over the identities): only the interval counts.
-            let epoch_validates = epoch_done && cfg.batching == Batching::Pairs;
-            if cfg.validate_every > 0
-                && (state.step.is_multiple_of(cfg.validate_every as u64)
-                    || epoch_validates
-                    || state.step == total_steps)
-            {
-                validate(state, &net, data, device, emit)?;
-            }
-            if epoch_done {
-                state.epoch += 1;
-                state.batch_in_epoch = 0;
-                emit(TrainEvent::EpochEnd {
-                    epoch: state.epoch,
-                    step: state.step,
-                });
-                cx.save(state, &net, &optim, emit)?;
-                break; // the next epoch draws new pairs
-            }
-            if state.step == total_steps
-                || (cfg.checkpoint_every > 0
-                    && state.step.is_multiple_of(cfg.checkpoint_every as u64))
-            {
-                cx.save(state, &net, &optim, emit)?;
-            }
-        }
-    }
-    Ok(Outcome::Finished { step: state.step })
+    let run = Loop {
+        state,
+        optim,
+        data,
+        device,
+        ad: device.clone().autodiff(),
+        control,
+        aug: (cfg.augmentation() == super::config::Augmentation::Online).then_some(online),
+        batches_per_epoch,
+        total_steps,
+        session_start: Instant::now(),
+    };
+    run.run(net, emit)
 }
 
 /// Both sides of a pair batch: augmented, normalised crops, `[B, 3, 160, 60]` each.
