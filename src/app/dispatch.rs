@@ -27,7 +27,15 @@ impl ExplorerApp {
                 }
                 self.persisted.model_dir = Some(dir.clone());
                 self.persisted.remember_model(&dir);
-                self.chrome.note(format!("model loaded: {}", dir.display()));
+                // The app's own choice says why it suits the data shown.
+                let why = match self.model.auto {
+                    Some(w) if self.model.dir.as_deref() == Some(dir.as_path()) => {
+                        format!(" ({w})")
+                    }
+                    _ => String::new(),
+                };
+                self.chrome
+                    .note(format!("model loaded: {}{why}", dir.display()));
                 if self.pair.both().is_some() {
                     self.pair_changed();
                 }
