@@ -17,7 +17,7 @@ use super::ModelArgs;
 /// File formats `export` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// safetensors: PyTorch's names and layouts (conv [out, in, k, k], linear [out, in]),
+    /// PyTorch's names and layouts (conv [out, in, k, k], linear [out, in]),
     /// little-endian f32, the model's config.json under the metadata key "config".
     Safetensors,
 }
