@@ -149,6 +149,7 @@ def read_tensors(path):
 def load(path, device="cpu"):
     """(pytorch_baseline.XCorrNet filled with the file's weights, in eval mode; the config)."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.dont_write_bytecode = True  # no __pycache__ in the repository
     import pytorch_baseline
 
     problems = check_names(path)
