@@ -12,7 +12,16 @@
 //! - [`eval`]: CMC / mAP and ranking protocols (plain numbers, no Burn).
 //! - [`viz`]: tensors to images with colormaps (no egui, testable).
 //! - [`npy`]: the numpy `.npy` writer used by `trace`.
-//! - [`cli`]: the command line.
+//! - [`engine`]: jobs over many images (a loaded model [`engine::Session`], ranking,
+//!   evaluation, the feature cache), shared by the command line and the GUI's workers.
+//! - [`train`]: the training run (configuration, loop, checkpoints, its events).
+//! - [`cancel`]: the cancel flag of long jobs.
+//! - [`protocol`]: the typed contract between the GUI and its worker threads (commands, job
+//!   kinds, events, failures); `worker` (crate-private): the threads themselves.
+//! - [`app`]: the egui application; [`cli`]: the command line.
+//!
+//! Layering: `cancel` <- `engine`, `train` <- `protocol` <- `worker` <- `app`; neither the
+//! engine nor the training loop imports the protocol.
 
 pub mod app;
 pub mod backend;
@@ -26,7 +35,7 @@ pub mod npy;
 pub mod protocol;
 pub mod train;
 pub mod viz;
-pub mod worker;
+pub(crate) mod worker;
 
 /// A path shipped with the repository (`models/…`, `assets/…`): `rel` under the current folder if
 /// it exists there, else under the source tree this binary was built from (so `cargo run` from

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 pub use crate::cancel::CancelToken;
 pub use crate::engine::{Evaluation, RankedEntry, Ranking};
-pub use crate::eval::{AuthorsMetrics, Labels, Metrics, Protocol};
+pub use crate::eval::{Labels, Protocol};
 pub use crate::model::ModelConfig;
 pub use crate::model::calibration::Calibration;
 pub use crate::model::trace::{Branch, Trace, TracedMap};
@@ -25,15 +25,6 @@ use crate::engine::JobError;
 use crate::model::ModelIoError;
 use crate::model::calibration::CalibrationError;
 use crate::model::trace::TraceError;
-
-/// Where the gallery comes from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum GallerySource {
-    /// Every image of a folder (a dataset layout is detected; labels are used when present).
-    Folder(PathBuf),
-    /// Explicit files with optional labels.
-    Files(Vec<(PathBuf, Option<Labels>)>),
-}
 
 /// What the GUI asks of the inference worker.
 #[derive(Debug, Clone)]
@@ -48,7 +39,9 @@ pub enum Command {
     Rank {
         query: PathBuf,
         query_labels: Option<Labels>,
-        gallery: GallerySource,
+        /// The gallery folder: every image in it (a dataset layout is detected: a Market-style
+        /// root contributes its gallery split; labels are used when present).
+        gallery: PathBuf,
         cancel: CancelToken,
     },
     /// CMC / mAP over a labelled dataset: its query and gallery splits (standard, single-shot),
@@ -303,7 +296,7 @@ mod tests {
             Command::Rank {
                 query: p.clone(),
                 query_labels: None,
-                gallery: GallerySource::Folder(p.clone()),
+                gallery: p.clone(),
                 cancel: CancelToken::new(),
             },
             Command::Evaluate {

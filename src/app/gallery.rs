@@ -20,7 +20,7 @@ use super::widgets::{CROP_SIZE, thumbnail};
 use super::{Action, Tab, ViewCtx};
 use crate::data::{Dataset, Split};
 use crate::protocol::{
-    CancelToken, Command, Evaluation, GallerySource, Labels, RankedEntry, Ranking,
+    CancelToken, Command, Evaluation, Labels, RankedEntry, Ranking,
 };
 
 /// Where the gallery comes from.
@@ -125,7 +125,7 @@ impl GalleryView {
         Some(Action::Send(Command::Rank {
             query,
             query_labels,
-            gallery: GallerySource::Folder(dir),
+            gallery: dir,
             cancel: CancelToken::new(),
         }))
     }

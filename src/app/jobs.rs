@@ -98,10 +98,16 @@ impl Jobs {
     /// Update the queue and the progress for one event.
     fn track(&mut self, event: &Event) {
         if let Event::Progress {
-            stage, done, total, ..
+            job,
+            stage,
+            done,
+            total,
         } = *event
         {
-            self.progress = Some(Progress { stage, done, total });
+            // Only the running job's progress (a late report of a finished job is dropped).
+            if self.inflight.front().is_some_and(|j| j.kind == job) {
+                self.progress = Some(Progress { stage, done, total });
+            }
             return;
         }
         let Some(kind) = event.finishes() else {

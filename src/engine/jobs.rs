@@ -362,7 +362,7 @@ pub fn rank_gallery(
 }
 
 /// Evaluate a labelled dataset. Standard and single-shot protocols: its query split against its
-/// gallery split. The authors' protocol: see [`evaluate_authors_dataset`].
+/// gallery split. The authors' protocol: see [`evaluate_authors_dataset_with`].
 pub fn evaluate_dataset(
     opts: &JobOptions<'_>,
     root: &Path,
@@ -523,19 +523,10 @@ pub fn authors_test_files(root: &Path) -> Result<(Vec<(PathBuf, Labels)>, Skips)
     ))
 }
 
-/// The authors' protocol on a dataset ([`crate::eval::authors`]): the test images of
+/// The authors' protocol on a dataset ([`crate::eval::authors`]) with [`EvalSettings`] (its
+/// `max_queries` does not apply: every test image takes part): the test images of
 /// [`authors_test_files`], trunk features once per image (through the cache when given), the
 /// galleries drawn, and only the needed (probe, gallery) pairs scored, each once over all draws.
-pub fn evaluate_authors_dataset(
-    opts: &JobOptions<'_>,
-    root: &Path,
-    run: AuthorsRun,
-) -> Result<Evaluation, JobError> {
-    evaluate_authors_dataset_with(opts, root, run, &EvalSettings::default())
-}
-
-/// [`evaluate_authors_dataset`] with [`EvalSettings`] (its `max_queries` does not apply: every
-/// test image takes part).
 pub fn evaluate_authors_dataset_with(
     opts: &JobOptions<'_>,
     root: &Path,

@@ -83,16 +83,11 @@ pub use ranking::{
 pub use roc::{OperatingPoint, Roc, roc};
 pub use single_shot::{single_shot_gallery, single_shot_results};
 
-/// Identity of junk images (Market-1501 names starting with `-1`): never ranked.
-pub const JUNK_IDENTITY: i64 = -1;
-
 /// The one definition of junk, shared by datasets ([`crate::data::Sample::is_junk`]) and
 /// evaluation ([`Labels::is_junk`]): any negative identity (`-1` in Market-1501, but `-7` too).
 pub const fn is_junk_identity(identity: i64) -> bool {
     identity < 0
 }
-/// Identity of distractors (Market-1501 names starting with `0000`): ranked, never a match.
-pub const DISTRACTOR_IDENTITY: i64 = 0;
 /// Longest CMC curve reported.
 pub const CMC_MAX_RANK: usize = 50;
 /// Number of draws of the authors' CUHK03 test protocol (their `test.lua`), also the default of

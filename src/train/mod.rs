@@ -12,12 +12,12 @@ pub mod step;
 pub use config::TrainConfig;
 pub use event::TrainEvent;
 pub use folder::StartMode;
-pub use run::{Outcome, TrainControl, TrainError, resume_config, train};
+pub use run::{Outcome, TrainControl, TrainError, train};
 
 /// What a training output folder holds: what the GUI's training form needs to offer "replace"
 /// and "resume" (a few `stat` calls; nothing is opened or locked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct OutputFolder {
+pub(crate) struct OutputFolder {
     /// A model or a checkpoint is there (a new run would replace it).
     pub holds_model: bool,
     /// A checkpoint is there (the run can be resumed).
@@ -26,7 +26,7 @@ pub struct OutputFolder {
 
 impl OutputFolder {
     /// Look at `out`.
-    pub fn inspect(out: &std::path::Path) -> Self {
+    pub(crate) fn inspect(out: &std::path::Path) -> Self {
         Self {
             holds_model: folder::holds_model(out),
             resumable: checkpoint::has_checkpoint(out),

@@ -82,7 +82,7 @@ const CHANGEABLE_ON_RESUME: [&str; 5] = [
 /// The configuration a resume runs with: `stored` (the checkpoint's) with the changeable
 /// settings of `requested` applied (one notice per change) and `requested.out` as the folder.
 /// Any other difference is an error naming every differing setting.
-pub fn resume_config(
+fn resume_config(
     stored: &TrainConfig,
     requested: &TrainConfig,
     notice: &mut dyn FnMut(String),

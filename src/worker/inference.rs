@@ -3,7 +3,7 @@
 //! [`Inference::dispatch`] sends either, tagged with the command's [`JobKind`], and turns a
 //! panic into [`JobFailure::Panicked`] so the worker goes on with the next command.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
@@ -13,9 +13,7 @@ use crate::backend::{BackendChoice, ComputeDevice, select};
 use crate::engine::{JobError, Session, evaluate_dataset, gallery_files, rank_gallery};
 use crate::model::infer::{images_tensor, pair_probabilities};
 use crate::model::trace;
-use crate::protocol::{
-    CancelToken, Command, Event, GallerySource, JobFailure, JobKind, Labels, Protocol,
-};
+use crate::protocol::{CancelToken, Command, Event, JobFailure, JobKind, Labels, Protocol};
 
 /// The worker's loop: choose the device, load `model`, then answer commands until the GUI
 /// hangs up.
@@ -168,19 +166,10 @@ fn rank(
     cancel: &CancelToken,
     query: PathBuf,
     query_labels: Option<Labels>,
-    gallery: GallerySource,
+    gallery: PathBuf,
 ) -> Result<Event, JobFailure> {
-    let (files, folder) = match gallery {
-        GallerySource::Folder(dir) => (gallery_files(&dir).map_err(JobFailure::from)?.0, Some(dir)),
-        GallerySource::Files(f) => {
-            let parent = f
-                .first()
-                .and_then(|(p, _)| p.parent())
-                .map(Path::to_path_buf);
-            (f, parent)
-        }
-    };
-    let cache = folder.and_then(|d| s.cache_for(&d, None));
+    let files = gallery_files(&gallery).map_err(JobFailure::from)?.0;
+    let cache = s.cache_for(&gallery, None);
     let opts = s
         .job()
         .cache(cache.as_ref())
