@@ -273,11 +273,6 @@ impl XCorrNet {
         }
     }
 
-    /// Logits from a correlation volume: `[B, 1500, 37, 12]` -> `[B, 2]`.
-    pub fn head(&self, corr: Tensor<4>) -> Tensor<2> {
-        self.head_maps(corr).logits
-    }
-
     /// Logits for image pairs: `[B, 3, 160, 60]` x2 -> `[B, 2]` (index 1 = same person).
     pub fn forward(&self, a: Tensor<4>, b: Tensor<4>) -> Tensor<2> {
         let fa = self.features(a);

@@ -155,19 +155,6 @@ pub fn train_step(
     ))
 }
 
-/// The learning rate of step `t` and the step itself, for callers that hold a config.
-pub fn step_with_config(
-    net: XCorrNet,
-    optim: &mut ModuleOptimizer,
-    config: &TrainConfig,
-    input: StepInput,
-    same: &[bool],
-    step: u64,
-    device: &Device,
-) -> Result<(XCorrNet, StepStats), TrainError> {
-    train_step(net, optim, input, same, config.lr_at(step), step, device)
-}
-
 /// Make sure a freshly loaded module is trainable on `device` (an autodiff device).
 pub fn trainable(net: XCorrNet, device: &Device) -> XCorrNet {
     net.fork(device).train()
