@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
 use eframe::egui::Key;
-use eframe::egui::accesskit::Role;
+use eframe::egui::accesskit::{Role, Toggled};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{AccessKitNode, NodeT, Queryable};
 use reid_explorer::app::{AppOptions, ExplorerApp, Tab};
@@ -92,6 +92,11 @@ fn label_containing(h: &Harness<'_, ExplorerApp>, text: &str) -> Option<String> 
         .and_then(|n| text_of(&n.accesskit_node()))
 }
 
+/// Whether the node labelled `label` is selected (egui says so with AccessKit's `toggled`).
+fn toggled(h: &Harness<'_, ExplorerApp>, label: &str) -> Option<Toggled> {
+    h.get_by_label_contains(label).accesskit_node().toggled()
+}
+
 fn click_tab(h: &mut Harness<'_, ExplorerApp>, tab: Tab) {
     h.get_by_label(&tab.to_string()).click();
     h.step();
@@ -164,14 +169,8 @@ fn a_ranked_image_opens_in_compare_and_correlation() {
     press(&mut h, Key::ArrowRight);
     press(&mut h, Key::ArrowLeft);
     wait_for(&mut h, "selected rank 2 ·");
-    let selected = h.get_by_label_contains("rank 2: p(same)");
-    assert_eq!(selected.accesskit_node().is_selected(), Some(true));
-    assert_eq!(
-        h.get_by_label_contains("rank 1: p(same)")
-            .accesskit_node()
-            .is_selected(),
-        Some(false)
-    );
+    assert_eq!(toggled(&h, "rank 2: p(same)"), Some(Toggled::True));
+    assert_eq!(toggled(&h, "rank 1: p(same)"), Some(Toggled::False));
 
     // One click opens the pair in Compare: the query in A, the gallery image in B, the order
     // the ranking scored them in, so Compare's p(same) is rank 2's score.
@@ -233,6 +232,9 @@ fn the_context_menu_offers_every_explaining_view() {
     let fx = fixture();
     let mut h = harness(&fx);
     let scores = rank(&mut h);
+    // The pointer rests on the thumbnail, then the right click.
+    h.get_by_label_contains("rank 3: p(same)").hover();
+    h.step();
     h.get_by_label_contains("rank 3: p(same)").click_secondary();
     h.step();
     h.step();
@@ -282,9 +284,14 @@ fn every_registered_view_renders() {
 
 /// The browser's rows (labels ending in the top-1 verdict), in table order.
 fn rows(h: &Harness<'_, ExplorerApp>) -> Vec<String> {
-    h.query_all_by(|n| text_of(n).is_some_and(|l| l.ends_with(" ✓") || l.ends_with(" ✗")))
-        .filter_map(|n| text_of(&n.accesskit_node()))
-        .collect()
+    h.query_all_by(|n| {
+        n.role() == Role::Button
+            && text_of(n).is_some_and(|l| {
+                (l.ends_with(" match") || l.ends_with(" miss")) && l.split_whitespace().count() >= 8
+            })
+    })
+    .filter_map(|n| text_of(&n.accesskit_node()))
+    .collect()
 }
 
 /// Column `from_end` of a row, counted from its end (the top-1 verdict mark is 0, its score 1,
@@ -340,8 +347,7 @@ fn the_evaluation_browser_lists_queries_worst_first_and_opens_their_pairs() {
     press(&mut h, Key::ArrowDown);
     press(&mut h, Key::ArrowRight);
     wait_for(&mut h, "selected rank 2 ·");
-    let second = h.get_by_label(&table[1]);
-    assert_eq!(second.accesskit_node().is_selected(), Some(true));
+    assert_eq!(toggled(&h, &table[1]), Some(Toggled::True));
 
     // Sorting by first match puts the furthest-down first matches first.
     h.get_by_label("first match").click();
@@ -377,4 +383,44 @@ fn the_evaluation_browser_lists_queries_worst_first_and_opens_their_pairs() {
     }
     let csv = std::fs::read_to_string(out.join("per_query.csv")).expect("per_query.csv");
     assert_eq!(csv.lines().count(), table.len() + 1, "{csv}");
+}
+
+/// A model folder with `calibration.json` makes its threshold Compare's verdict threshold, says
+/// so, and the user can move it (and go back).
+#[test]
+fn a_calibrated_model_sets_the_verdict_threshold() {
+    use reid_explorer::model::calibration::{Calibration, write_calibration};
+    let fx = fixture();
+    let calibration = Calibration {
+        threshold: 0.37,
+        source: "validation step 12".into(),
+        tpr: 0.75,
+        fpr: 0.25,
+        positive_pairs: 8,
+        negative_pairs: 16,
+    };
+    write_calibration(&fx.model, &calibration).expect("calibration.json");
+    let mut h = harness(&fx);
+    wait_for(&mut h, "p(same) =");
+    let origin = wait_for(&mut h, "this model's calibrated threshold");
+    assert!(origin.starts_with("threshold 0.370:"), "{origin}");
+    assert!(origin.contains("validation step 12"), "{origin}");
+    assert_eq!(h.state().persisted().threshold, 0.37);
+    // Moved by the user: said so, and "Use calibrated" brings it back.
+    h.get_by_role_and_label(Role::Slider, "threshold")
+        .set_value_accesskit(0.8);
+    wait_for(&mut h, "moved by you");
+    assert_eq!(h.state().persisted().threshold, 0.8);
+    h.get_by_label("Use calibrated").click();
+    wait_for(&mut h, "this model's calibrated threshold");
+    assert_eq!(h.state().persisted().threshold, 0.37);
+}
+
+#[test]
+fn without_calibration_the_threshold_is_the_users() {
+    let fx = fixture();
+    let mut h = harness(&fx);
+    wait_for(&mut h, "p(same) =");
+    let origin = wait_for(&mut h, "no calibration.json");
+    assert!(origin.starts_with("threshold 0.500:"), "{origin}");
 }

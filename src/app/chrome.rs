@@ -31,7 +31,7 @@ pub const SHORTCUTS: [(&str, &str); 13] = [
     ("Ctrl+S", "swap A and B (Compare)"),
     ("Ctrl+T", "toggle dark / light theme"),
     (
-        "← → ↑ ↓",
+        "Arrow keys",
         "move through the ranking (Gallery; the Evaluation browser's strip)",
     ),
     (

@@ -5,7 +5,7 @@
 //! of [`crate::eval::per_query::worst_queries`] and of `eval --export`'s strips). Selecting a
 //! query shows its ranked strip (the top-k the evaluation kept, with scores and match borders),
 //! from which a pair opens in Compare, Feature maps or Correlation as from the Gallery's
-//! ranking. ↑ / ↓ move through the queries, ← / → along the strip.
+//! ranking. Up / down arrows move through the queries, left / right along the strip.
 //!
 //! "Export" writes the evaluation's files into a folder — the same files as
 //! `eval --export DIR` ([`crate::eval::export::export_evaluation`]) — on a background thread.
@@ -180,7 +180,7 @@ impl EvalBrowser {
         e.per_query.get(*self.rows.get(self.selected?)?)
     }
 
-    /// ↑ / ↓: the previous / next query; ← / →: along its strip.
+    /// Up / down: the previous / next query; left / right: along its strip.
     pub fn step(&mut self, step: Step) {
         match step {
             Step::Up | Step::Down => {
@@ -238,10 +238,10 @@ impl EvalBrowser {
             let mut resort = false;
             for key in SortKey::ALL {
                 let on = self.sort == key;
-                let arrow = match (on, self.reverse) {
-                    (false, _) => "",
-                    (true, false) => " ▼",
-                    (true, true) => " ▲",
+                let arrow = if on && self.reverse {
+                    " (reversed)"
+                } else {
+                    ""
                 };
                 if ui
                     .selectable_label(on, format!("{}{arrow}", key.name()))
@@ -432,7 +432,11 @@ fn row_text(q: &QueryResult, name: &str) -> String {
         None => "-",
     };
     let top = q.top.first().map_or("-".into(), |h| {
-        format!("{:.3}{}", h.score, if h.is_match { " ✓" } else { " ✗" })
+        format!(
+            "{:.3}{}",
+            h.score,
+            if h.is_match { " match" } else { " miss" }
+        )
     });
     format!("{cut:<32} {labels:>9} {draw:>5} {ap:>6} {first:>6} {camera:>6} {top:>7}")
 }
@@ -542,7 +546,7 @@ mod tests {
         let r = results();
         let text = row_text(&r[1], "0001_c1.jpg");
         assert!(text.starts_with("0001_c1.jpg "), "{text}");
-        for part in ["id 1 c1", "0.250", "#4", "cross", "0.800 ✗"] {
+        for part in ["id 1 c1", "0.250", "#4", "cross", "0.800 miss"] {
             assert!(text.contains(part), "{part:?} not in {text:?}");
         }
     }

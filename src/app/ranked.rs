@@ -193,7 +193,7 @@ pub fn open_buttons(
                 out.push(open_action(query, info.path, tab));
             }
         }
-        ui.label(egui::RichText::new("← → ↑ ↓ move the selection").weak().small());
+        ui.label(egui::RichText::new("arrow keys move the selection").weak().small());
     });
 }
 
