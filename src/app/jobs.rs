@@ -362,3 +362,62 @@ impl Background {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::JobFailure;
+
+    fn queued(jobs: &Jobs) -> Vec<(JobKind, bool)> {
+        jobs.inflight
+            .iter()
+            .map(|j| (j.kind, j.cancel.is_some()))
+            .collect()
+    }
+
+    /// An answer ends the oldest job of its kind, a refused command the newest (the one just
+    /// queued); progress counts only for the job at the head of the queue.
+    #[test]
+    fn events_end_the_job_they_name() {
+        let ctx = egui::Context::default();
+        let mut jobs = Jobs::spawn(BackendChoice::Cpu, None, &ctx);
+        // Rank (no token), Compare, Rank (with a token): the two ranks are told apart.
+        for (kind, cancel) in [
+            (JobKind::Rank, None),
+            (JobKind::Compare, None),
+            (JobKind::Rank, Some(CancelToken::new())),
+        ] {
+            jobs.inflight.push_back(InFlight {
+                kind,
+                cancel,
+                started: Instant::now(),
+            });
+        }
+        jobs.track(&Event::Error {
+            job: JobKind::Rank,
+            error: JobFailure::QueueFull,
+        });
+        assert_eq!(
+            queued(&jobs),
+            [(JobKind::Rank, false), (JobKind::Compare, false)]
+        );
+        let progress = |job| Event::Progress {
+            job,
+            stage: "scoring",
+            done: 1,
+            total: 4,
+        };
+        jobs.track(&progress(JobKind::Compare));
+        assert_eq!(jobs.progress(), None, "compare is not running yet");
+        jobs.track(&progress(JobKind::Rank));
+        assert_eq!(jobs.progress().map(|p| (p.done, p.total)), Some((1, 4)));
+        jobs.track(&Event::Cancelled { job: JobKind::Rank });
+        assert_eq!(queued(&jobs), [(JobKind::Compare, false)]);
+        jobs.track(&Event::Error {
+            job: JobKind::Compare,
+            error: JobFailure::NoModel,
+        });
+        assert!(queued(&jobs).is_empty());
+        assert_eq!(jobs.progress(), None);
+    }
+}

@@ -168,3 +168,97 @@ impl Drop for Workers {
         self.with_control(|c| c.cancel.cancel());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use burn::tensor::Device;
+
+    use super::*;
+    use crate::model::{Init, ModelConfig, XCorrNet, save_model};
+    use crate::protocol::{CancelToken, Protocol};
+
+    /// The next event that is not a progress report (fails after 120 s).
+    fn next_event(workers: &Workers) -> Event {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some(e) = workers
+                .poll()
+                .into_iter()
+                .find(|e| !matches!(e, Event::Progress { .. }))
+            {
+                return e;
+            }
+            assert!(Instant::now() < deadline, "no answer from the worker");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn spawn(model: Option<PathBuf>) -> Workers {
+        Workers::spawn(BackendChoice::Cpu, model, Arc::new(|| {}))
+    }
+
+    #[test]
+    fn failures_are_typed_and_name_their_job() {
+        let workers = spawn(None);
+        let image = PathBuf::from("a.png");
+        workers.send(Command::Compare {
+            a: image.clone(),
+            b: image,
+        });
+        match next_event(&workers) {
+            Event::Error {
+                job: JobKind::Compare,
+                error: JobFailure::NoModel,
+            } => {}
+            e => panic!("expected compare / no model, got {e:?}"),
+        }
+        let missing = Path::new("no-such-model-folder").to_path_buf();
+        workers.send(Command::LoadModel {
+            dir: missing.clone(),
+        });
+        match next_event(&workers) {
+            Event::Error {
+                job: JobKind::LoadModel,
+                error: JobFailure::Model(e),
+            } => assert!(e.to_string().contains("no-such-model-folder"), "{e}"),
+            e => panic!("expected load model / model error, got {e:?}"),
+        }
+    }
+
+    #[test]
+    fn a_loaded_model_reports_its_config_and_a_cancelled_job_answers_cancelled() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("model");
+        let config = ModelConfig::default();
+        let net = XCorrNet::init_with(&config, Init::Torch, 0, &Device::flex()).expect("init");
+        save_model(&dir, &config, &net).expect("save");
+        let workers = spawn(Some(dir.clone()));
+        match next_event(&workers) {
+            Event::ModelLoaded {
+                dir: loaded,
+                config: c,
+                calibration,
+                ..
+            } => {
+                assert_eq!((loaded, c, calibration), (dir, config, None));
+            }
+            e => panic!("expected the model, got {e:?}"),
+        }
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        workers.send(Command::Evaluate {
+            dataset: crate::bundled_path("assets/sample"),
+            protocol: Protocol::Standard,
+            cancel,
+        });
+        match next_event(&workers) {
+            Event::Cancelled {
+                job: JobKind::Evaluate,
+            } => {}
+            e => panic!("expected evaluate / cancelled, got {e:?}"),
+        }
+    }
+}
