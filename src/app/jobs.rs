@@ -333,7 +333,8 @@ impl Background {
         self.dialog_open = true;
         self.spawn("dialog", move || {
             let start = Instant::now();
-            let path = pick.dialog();
+            // A dialog that panics counts as closed, so the next one can open.
+            let path = std::panic::catch_unwind(|| pick.dialog()).unwrap_or(None);
             TaskResult::Picked {
                 pick,
                 path,
