@@ -479,18 +479,18 @@ pub fn evaluate_dataset_with(
 
 /// Draws and seed of an authors'-protocol run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuthorsRun {
+struct AuthorsRun {
     /// Number of draws (at least 1).
-    pub draws: usize,
+    draws: usize,
     /// Seed of the draws.
-    pub seed: u64,
+    seed: u64,
 }
 
 /// The test images of a dataset for the authors' protocol, with their labels: the query and
 /// gallery splits pooled when the layout has them, else every labelled image of a layout
 /// without splits (one folder per identity, cam_a / cam_b, one folder of Market names). Junk is
 /// left out; the training split never takes part.
-pub fn authors_test_files(root: &Path) -> Result<(Vec<(PathBuf, Labels)>, Skips), JobError> {
+fn authors_test_files(root: &Path) -> Result<(Vec<(PathBuf, Labels)>, Skips), JobError> {
     let ds = scan(root, None)?;
     let has_split = ds
         .samples
@@ -527,7 +527,7 @@ pub fn authors_test_files(root: &Path) -> Result<(Vec<(PathBuf, Labels)>, Skips)
 /// `max_queries` does not apply: every test image takes part): the test images of
 /// [`authors_test_files`], trunk features once per image (through the cache when given), the
 /// galleries drawn, and only the needed (probe, gallery) pairs scored, each once over all draws.
-pub fn evaluate_authors_dataset_with(
+fn evaluate_authors_dataset_with(
     opts: &JobOptions<'_>,
     root: &Path,
     run: AuthorsRun,
