@@ -270,11 +270,6 @@ impl ExplorerApp {
         self.persisted.tab
     }
 
-    /// Switch tabs.
-    pub fn set_tab(&mut self, tab: Tab) {
-        self.persisted.tab = tab;
-    }
-
     /// Put two images in the compare slots (compares and traces them).
     pub fn set_pair(&mut self, a: PathBuf, b: PathBuf) {
         self.pair = Pair {
