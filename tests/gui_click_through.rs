@@ -5,6 +5,8 @@
 //! The same fixture as gui_explorer.rs: a real `Workers` on the CPU backend, a freshly
 //! initialised model saved to a temporary folder, a tiny synthetic dataset.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -50,10 +52,14 @@ fn fixture() -> Fixture {
 }
 
 fn harness(fx: &Fixture) -> Harness<'static, ExplorerApp> {
+    harness_on(fx.model.clone(), fx.dataset.clone())
+}
+
+fn harness_on(model: PathBuf, dataset: PathBuf) -> Harness<'static, ExplorerApp> {
     let options = AppOptions {
         backend: BackendChoice::Cpu,
-        model_dir: Some(fx.model.clone()),
-        dataset_dir: Some(fx.dataset.clone()),
+        model_dir: Some(model),
+        dataset_dir: Some(dataset),
         use_storage: false,
         train: None,
     };
@@ -435,4 +441,51 @@ fn without_calibration_the_threshold_is_the_users() {
     wait_for(&mut h, "p(same) =");
     let origin = wait_for(&mut h, "no calibration.json");
     assert!(origin.starts_with("threshold 0.500:"), "{origin}");
+}
+
+/// On the real CUHK03 folders (../shared/data/cuhk03, skipped when absent) with the shipped
+/// model: the first query's rank 1 of the 759-image gallery opens in Compare with its ranked
+/// score and in Correlation on an interior position whose formula matches the network.
+#[test]
+fn on_cuhk03_the_shipped_models_rank_1_opens_in_the_explaining_views() {
+    let Some(root) = common::shared_path("data/cuhk03") else {
+        return;
+    };
+    let model = reid_explorer::bundled_path("models/cuhk03");
+    if !model.join("weights.bpk").is_file() {
+        common::skip("REQUIRE_SHARED", "models/cuhk03 has no weights.bpk");
+        return;
+    }
+    let mut h = harness_on(model, root);
+    wait_for(&mut h, "p(same) =");
+    click_tab(&mut h, Tab::Gallery);
+    h.get_by_label("Rank").click();
+    let start = Instant::now();
+    while label_containing(&h, "759 ranked in").is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(900),
+            "ranking timed out"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let first = number_after(&wait_for(&mut h, "rank 1: p(same) "), "p(same) ");
+    h.get_by_label("Open in Compare").click();
+    h.step();
+    let p = compared_p(&mut h);
+    assert!((p - first).abs() <= 0.0015, "{p} vs {first}");
+    click_tab(&mut h, Tab::Gallery);
+    h.get_by_label("Open in Correlation").click();
+    h.step();
+    let evidence = wait_for(&mut h, "strongest evidence: A (y ");
+    let (y, x) = (
+        number_after(&evidence, "A (y "),
+        number_after(&evidence, ", x "),
+    );
+    assert!(
+        (2.0..35.0).contains(&y) && (2.0..10.0).contains(&x),
+        "{evidence}"
+    );
+    wait_for(&mut h, "matches the network");
+    println!("rank 1 p(same) {first:.3}; {evidence}");
 }

@@ -317,13 +317,13 @@ impl EvalBrowser {
                 };
                 let text = row_text(q, name(q.query).as_deref().unwrap_or("?"));
                 let selected = self.selected == Some(pos);
-                if ui
-                    .add_sized(
-                        vec2(ui.available_width(), ROW_H),
-                        egui::Button::selectable(selected, RichText::new(text).monospace()),
-                    )
-                    .clicked()
-                {
+                // Text on the left, the rest of the row's width after it (a grow atom).
+                let row = egui::Button::selectable(
+                    selected,
+                    (RichText::new(text).monospace(), egui::Atom::grow()),
+                )
+                .min_size(vec2(ui.available_width(), ROW_H));
+                if ui.add(row).clicked() {
                     clicked = Some(pos);
                 }
             }
