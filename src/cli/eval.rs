@@ -217,8 +217,9 @@ impl StageClock {
         *current = Some(stage);
     }
 
-    /// Each stage's seconds and units, in the order the stages started.
-    fn times(&self) -> Vec<StageTime> {
+    /// Each stage's seconds and units, in the order the stages started; the scoring stages
+    /// also in pairs (a stage counting queries scores each against `gallery` images).
+    fn times(&self, gallery: usize) -> Vec<StageTime> {
         let Ok(guard) = self.state.lock() else {
             return Vec::new();
         };
@@ -228,6 +229,13 @@ impl StageClock {
             .map(|(name, run)| StageTime {
                 stage: name,
                 units: run.done_units + run.total,
+                pairs: if name.starts_with("scoring") && name.ends_with("queries") {
+                    Some((run.done_units + run.total) * gallery)
+                } else if name.starts_with("scoring") && name.ends_with("pairs") {
+                    Some(run.done_units + run.total)
+                } else {
+                    None
+                },
                 seconds: run.done_seconds + run.last.duration_since(run.first).as_secs_f64(),
             })
             .collect()
@@ -335,7 +343,7 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
         flip: args.flip.name().into(),
         query_files: ev.query_images.len(),
         verification: ev.roc.as_ref().map(VerificationOutput::of),
-        stages: clock.times(),
+        stages: clock.times(ev.gallery_images.len()),
         export,
         calibration,
         authors: ev.authors.as_ref().map(|a| AuthorsOutput {

@@ -93,7 +93,7 @@ pub fn average_matrix(
         mirrored_gallery,
         PAIR_BATCH,
         opts.device,
-        &|d, t| progress("scoring mirrored", d, t),
+        &|d, t| progress("scoring mirrored queries", d, t),
         opts.cancel,
     )?;
     average_into(scores, &flipped)
@@ -114,7 +114,7 @@ pub fn average_pairs(
         pairs,
         PAIR_BATCH,
         opts.device,
-        &|d, t| progress("scoring mirrored", d, t),
+        &|d, t| progress("scoring mirrored pairs", d, t),
         opts.cancel,
     )?;
     average_into(scores, &flipped)

@@ -347,10 +347,14 @@ fn write_strips(
             let r = &ev.per_query[i];
             let mut cells = Vec::with_capacity(top_k + 1);
             if ev.query_images.get(r.query).is_some() {
+                // The query's caption: the rank of its first true match.
+                let caption = r
+                    .first_match_rank
+                    .map_or("Q".to_string(), |rank| format!("Q #{rank}"));
                 cells.push(StripCell {
                     crop: take(),
                     border: QUERY_BORDER,
-                    caption: "Q".into(),
+                    caption,
                 });
             }
             for h in r.top.iter().take(top_k) {

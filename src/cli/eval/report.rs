@@ -110,8 +110,11 @@ impl VerificationOutput {
 #[derive(Debug, Clone, serde::Serialize)]
 pub(super) struct StageTime {
     pub stage: &'static str,
-    /// Units done (the stage's total).
+    /// Units done (the stage's total): images, queries or pairs as the stage's name says.
     pub units: usize,
+    /// Pairs scored, for the scoring stages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pairs: Option<usize>,
     pub seconds: f64,
 }
 
@@ -201,14 +204,21 @@ fn extra_lines(out: &EvalOutput) -> String {
         .stages
         .iter()
         .filter(|s| s.seconds > 0.0)
-        .map(|s| {
-            format!(
+        .map(|s| match s.pairs {
+            Some(pairs) => format!(
+                "{} {} ({pairs} pairs) in {:.1} s ({:.0} pairs/s)",
+                s.stage,
+                s.units,
+                s.seconds,
+                pairs as f64 / s.seconds
+            ),
+            None => format!(
                 "{} {} in {:.1} s ({:.1}/s)",
                 s.stage,
                 s.units,
                 s.seconds,
                 s.units as f64 / s.seconds
-            )
+            ),
         })
         .collect();
     if !stages.is_empty() {
