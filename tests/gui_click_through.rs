@@ -432,6 +432,30 @@ fn a_calibrated_model_sets_the_verdict_threshold() {
     h.get_by_label("Use calibrated").click();
     wait_for(&mut h, "this model's calibrated threshold");
     assert_eq!(h.state().persisted().threshold, 0.37);
+
+    // A model without calibration (dropped on the window) gives the user's threshold back.
+    let plain = fx._dir.path().join("plain-model");
+    let config = ModelConfig::default();
+    let net = XCorrNet::init(&config, 8, &Device::flex()).expect("init");
+    save_model(&plain, &config, &net).expect("save model");
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(plain)));
+    let origin = wait_for(&mut h, "no calibration.json");
+    assert!(origin.starts_with("threshold 0.500:"), "{origin}");
+    assert_eq!(h.state().persisted().threshold, 0.5);
+}
+
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl eframe::egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
 }
 
 #[test]

@@ -262,9 +262,13 @@ impl CompareView {
         let calibration = cx.model.calibration.as_ref();
         ui.horizontal_wrapped(|ui| {
             ui.label(
-                RichText::new(threshold_origin(cx.persisted.threshold, calibration))
-                    .weak()
-                    .small(),
+                RichText::new(threshold_origin(
+                    cx.persisted.threshold,
+                    calibration,
+                    cx.model.loaded,
+                ))
+                .weak()
+                .small(),
             );
             if let Some(c) = calibration
                 && !same_threshold(cx.persisted.threshold, c.threshold)
@@ -314,8 +318,12 @@ fn same_threshold(a: f32, b: f32) -> bool {
 pub fn threshold_origin(
     threshold: f32,
     calibration: Option<&crate::model::calibration::Calibration>,
+    loaded: bool,
 ) -> String {
     match calibration {
+        _ if !loaded => format!(
+            "threshold {threshold:.3}: the model is loading (its calibrated threshold, if any, comes with it)"
+        ),
         Some(c) if same_threshold(threshold, c.threshold) => format!(
             "threshold {threshold:.3}: this model's calibrated threshold (calibration.json, {}): the equal-error point, where {:.1}% of same-identity pairs pass and {:.1}% of different-identity pairs do",
             c.source,
@@ -381,16 +389,18 @@ mod tests {
             positive_pairs: 10,
             negative_pairs: 20,
         };
-        let calibrated = threshold_origin(0.62, Some(&c));
+        let calibrated = threshold_origin(0.62, Some(&c), true);
         assert!(calibrated.contains("calibrated threshold"), "{calibrated}");
         assert!(calibrated.contains("validation step 500"), "{calibrated}");
         assert!(calibrated.contains("80.0%") && calibrated.contains("20.0%"));
-        let moved = threshold_origin(0.5, Some(&c));
+        let moved = threshold_origin(0.5, Some(&c), true);
         assert!(
             moved.contains("moved by you") && moved.contains("0.620"),
             "{moved}"
         );
-        let none = threshold_origin(0.5, None);
+        let none = threshold_origin(0.5, None, true);
         assert!(none.contains("no calibration.json"), "{none}");
+        let loading = threshold_origin(0.5, None, false);
+        assert!(loading.contains("the model is loading"), "{loading}");
     }
 }

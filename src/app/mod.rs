@@ -192,8 +192,9 @@ pub struct ExplorerApp {
     /// Frames to wait before taking the export screenshot.
     png_countdown: u8,
     frames: chrome::FrameStats,
-    /// The model folder whose calibrated threshold was last made the verdict threshold.
-    calibrated_for: Option<PathBuf>,
+    /// The calibrated threshold that last became the verdict threshold: (model folder, value,
+    /// the user's threshold it replaced).
+    calibrated_for: Option<(PathBuf, f32, f32)>,
 }
 
 impl ExplorerApp {
@@ -285,14 +286,27 @@ impl ExplorerApp {
     }
 
     /// A loaded model with a calibrated threshold makes it the verdict threshold, once per
-    /// model (the user can move it afterwards; Compare says where the value came from).
+    /// model (the user can move it afterwards; Compare says where the value came from). A model
+    /// without one gives the user's own threshold back, unless they moved the calibrated one.
     fn apply_calibration(&mut self) {
-        if let Some(c) = &self.model.calibration
-            && self.model.loaded
-            && self.calibrated_for != self.model.dir
-        {
-            self.persisted.threshold = c.threshold;
-            self.calibrated_for.clone_from(&self.model.dir);
+        let Some(dir) = self.model.dir.as_ref().filter(|_| self.model.loaded) else {
+            return;
+        };
+        let applied = self.calibrated_for.as_ref();
+        match &self.model.calibration {
+            Some(c) if applied.is_none_or(|(d, ..)| d != dir) => {
+                let user = applied.map_or(self.persisted.threshold, |&(_, _, user)| user);
+                self.persisted.threshold = c.threshold;
+                self.calibrated_for = Some((dir.clone(), c.threshold, user));
+            }
+            None => {
+                if let Some((_, value, user)) = self.calibrated_for.take()
+                    && self.persisted.threshold == value
+                {
+                    self.persisted.threshold = user;
+                }
+            }
+            Some(_) => {}
         }
     }
 
