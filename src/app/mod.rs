@@ -3,7 +3,8 @@
 //!
 //! Layout: a top bar (tabs, model and dataset pickers, theme, help), a status bar (the running
 //! job with its progress and a Cancel button, the last error) and one view per tab, each in its
-//! own module. Views draw the state handed to them and return [`Action`]s, applied after
+//! own module, listed once in the `views!` registry below ([`views`]: a view is a
+//! [`views::View`]). Views draw the state handed to them and return [`Action`]s, applied after
 //! drawing. [`state::Persisted`] is what survives a restart; everything else is runtime state.
 
 mod browser;
