@@ -12,7 +12,7 @@ use super::views::View;
 use super::widgets::format_value;
 use super::{Action, ViewCtx};
 use crate::protocol::{StartMode, TrainCommand, TrainEvent};
-use crate::train::OutputFolder;
+use crate::train::{OutputFolder, TrainFailure};
 
 const ORANGE: egui::Color32 = egui::Color32::from_rgb(240, 150, 40);
 const GREEN: egui::Color32 = egui::Color32::from_rgb(70, 180, 90);
@@ -29,7 +29,7 @@ enum Status {
     Paused,
     Finished,
     Cancelled,
-    Failed(String),
+    Failed(TrainFailure),
 }
 
 /// One run's live record.

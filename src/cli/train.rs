@@ -8,7 +8,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::backend::{BackendChoice, select};
 use crate::train::checkpoint::stored_config;
 use crate::train::config::{Augmentation, Batching, Init, InputNorm, Positives};
-use crate::train::{Outcome, StartMode, TrainConfig, TrainControl, TrainEvent, train};
+use crate::train::{
+    Outcome, StartMode, TrainConfig, TrainControl, TrainEvent, TrainFailure, train,
+};
 
 /// Arguments of `train`. Settings left out take the authors' recipe (`TrainConfig::default`)
 /// for a new run, and the checkpoint's values on `--resume`.
@@ -272,9 +274,10 @@ pub fn run(args: Args, backend: BackendChoice) -> anyhow::Result<()> {
             Ok(())
         }
         Err(e) => {
+            let e = std::sync::Arc::new(e);
             if args.json {
                 let failed = TrainEvent::Failed {
-                    reason: e.to_string(),
+                    reason: TrainFailure::Run(e.clone()),
                 };
                 println!("{}", failed.json_line());
             }

@@ -134,8 +134,8 @@ pub struct Encoded {
     pub skipped: Vec<(PathBuf, String)>,
 }
 
-/// Trunk features of `paths`: through the feature cache when `opts` has one
-/// ([`encode_files_cached`]), else [`encode_files`].
+/// Trunk features of `paths`: through the feature cache when `opts` has one (only files not
+/// cached, or changed since, go through the trunk), else [`encode_files`].
 pub fn encode(opts: &JobOptions<'_>, paths: &[PathBuf]) -> Result<Encoded, JobError> {
     match opts.cache {
         Some(spec) => encode_files_cached(opts, paths, spec),
@@ -362,7 +362,8 @@ pub fn rank_gallery(
 }
 
 /// Evaluate a labelled dataset. Standard and single-shot protocols: its query split against its
-/// gallery split. The authors' protocol: see [`evaluate_authors_dataset_with`].
+/// gallery split. The authors' protocol ([`crate::eval::authors`]): every labelled test image,
+/// trunk features once per image, the galleries drawn, only the needed pairs scored.
 pub fn evaluate_dataset(
     opts: &JobOptions<'_>,
     root: &Path,

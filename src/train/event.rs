@@ -7,10 +7,13 @@
 //! (for `model_dir`) and, in `validation`, `mAP` / `authors_mAP`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::checkpoint::ValidationRecord;
+use super::checkpoint::{CheckpointError, ValidationRecord};
+use super::run::TrainError;
+use crate::backend::BackendError;
 
 /// A training-run event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -67,9 +70,64 @@ pub enum TrainEvent {
         #[serde(rename = "model")]
         model_dir: PathBuf,
     },
+    /// The run stopped on an error (the last checkpoint is kept).
     Failed {
-        reason: String,
+        #[serde(serialize_with = "as_text")]
+        reason: TrainFailure,
     },
+}
+
+/// Why a run failed: kept typed up to where it is shown (the GUI's training status, the
+/// `reason` of the `failed` JSON line). Shared (`Arc`) so an event stays cheap to clone.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TrainFailure {
+    #[error(transparent)]
+    Run(Arc<TrainError>),
+    /// The checkpoint to resume could not be read.
+    #[error(transparent)]
+    Checkpoint(Arc<CheckpointError>),
+    /// No compute device.
+    #[error(transparent)]
+    Backend(Arc<BackendError>),
+    /// A bug: the training thread panicked.
+    #[error("the training thread panicked; the last checkpoint is kept")]
+    Panicked,
+}
+
+/// Two failures are equal when they are the same failure (the same shared error).
+impl PartialEq for TrainFailure {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Run(a), Self::Run(b)) => Arc::ptr_eq(a, b),
+            (Self::Checkpoint(a), Self::Checkpoint(b)) => Arc::ptr_eq(a, b),
+            (Self::Backend(a), Self::Backend(b)) => Arc::ptr_eq(a, b),
+            (Self::Panicked, Self::Panicked) => true,
+            _ => false,
+        }
+    }
+}
+
+impl From<TrainError> for TrainFailure {
+    fn from(e: TrainError) -> Self {
+        Self::Run(Arc::new(e))
+    }
+}
+
+impl From<CheckpointError> for TrainFailure {
+    fn from(e: CheckpointError) -> Self {
+        Self::Checkpoint(Arc::new(e))
+    }
+}
+
+impl From<BackendError> for TrainFailure {
+    fn from(e: BackendError) -> Self {
+        Self::Backend(Arc::new(e))
+    }
+}
+
+/// A failure in the JSON line: its message.
+fn as_text<S: serde::Serializer>(e: &TrainFailure, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(e)
 }
 
 impl TrainEvent {
@@ -229,9 +287,16 @@ mod tests {
             ),
             (
                 TrainEvent::Failed {
-                    reason: "disk full".into(),
+                    reason: TrainError::Config("disk full".into()).into(),
                 },
                 json!({"event": "failed", "reason": "disk full"}),
+            ),
+            (
+                TrainEvent::Failed {
+                    reason: TrainFailure::Panicked,
+                },
+                json!({"event": "failed",
+                       "reason": "the training thread panicked; the last checkpoint is kept"}),
             ),
         ];
         for (event, expected) in cases {

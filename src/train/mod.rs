@@ -10,7 +10,7 @@ pub mod run;
 pub mod step;
 
 pub use config::TrainConfig;
-pub use event::TrainEvent;
+pub use event::{TrainEvent, TrainFailure};
 pub use folder::StartMode;
 pub use run::{Outcome, TrainControl, TrainError, train};
 

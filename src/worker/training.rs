@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::Outbox;
 use crate::backend::{BackendChoice, select};
 use crate::protocol::{Event, StartMode, TrainEvent};
-use crate::train::{Outcome, TrainConfig, TrainControl, train};
+use crate::train::{Outcome, TrainConfig, TrainControl, TrainFailure, train};
 
 /// Run one training session to its end (finished, cancelled or failed).
 pub(super) fn run(
@@ -17,7 +17,7 @@ pub(super) fn run(
     control: Arc<TrainControl>,
     out: Outbox,
 ) {
-    let failed = |reason: String| out.send(Event::Train(TrainEvent::Failed { reason }));
+    let failed = |reason: TrainFailure| out.send(Event::Train(TrainEvent::Failed { reason }));
     // A resume from the GUI continues the stored run: its settings, the form's length.
     let config = if mode == StartMode::Resume {
         match crate::train::checkpoint::stored_config(&config.out) {
@@ -27,14 +27,14 @@ pub(super) fn run(
                 max_steps: config.max_steps,
                 ..stored
             },
-            Err(e) => return failed(e.to_string()),
+            Err(e) => return failed(e.into()),
         }
     } else {
         config
     };
     let device = match select(backend) {
         Ok(d) => d,
-        Err(e) => return failed(e.to_string()),
+        Err(e) => return failed(e.into()),
     };
     let model_dir = config.out.clone();
     let mut last_step_sent = Instant::now() - Duration::from_secs(1);
@@ -54,11 +54,9 @@ pub(super) fn run(
     let event = match result {
         Ok(Ok(Outcome::Finished { step })) => TrainEvent::Finished { step, model_dir },
         Ok(Ok(Outcome::Cancelled { step })) => TrainEvent::Cancelled { step, model_dir },
-        Ok(Err(e)) => TrainEvent::Failed {
-            reason: e.to_string(),
-        },
+        Ok(Err(e)) => TrainEvent::Failed { reason: e.into() },
         Err(_) => TrainEvent::Failed {
-            reason: "the training thread panicked; the last checkpoint is kept".into(),
+            reason: TrainFailure::Panicked,
         },
     };
     out.send(Event::Train(event));
