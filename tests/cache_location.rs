@@ -48,6 +48,9 @@ fn rank(root: &Path, model: &Path, gallery: &Path, query: &Path, extra: &[&str])
         .arg(query)
         .arg("--csv")
         .arg(root.join("ranking.csv"))
+        // The cache holds the unmirrored features only: flip averaging would recompute half of
+        // every score from the images and hide what the cache gave.
+        .args(["--flip", "off"])
         .args(extra)
         .output()
         .expect("run")

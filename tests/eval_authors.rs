@@ -168,7 +168,8 @@ fn authors_protocol_on_the_sample_split() {
     // The same seed gives the same numbers (this time through the feature cache).
     let again = json_of(&eval(&data, &args));
     for (key, value) in first.as_object().expect("object") {
-        if key != "seconds" {
+        // Times differ run to run (and the cached run skips the trunk).
+        if key != "seconds" && key != "stages" {
             assert_eq!(&again[key], value, "{key}");
         }
     }

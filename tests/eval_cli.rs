@@ -63,7 +63,8 @@ fn eval_exports_calibrates_and_reports_verification() {
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["query_files"], 6);
-    assert_eq!(v["flip"], "off");
+    // Flip averaging is on by default: both scoring passes ran.
+    assert_eq!(v["flip"], "both");
     let minp = v["mINP"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&minp) && minp <= v["mAP"].as_f64().unwrap() + 1e-12);
     let ver = &v["verification"];
@@ -79,6 +80,16 @@ fn eval_exports_calibrates_and_reports_verification() {
         .collect();
     assert!(stages.contains(&"trunk features"), "{stages:?}");
     assert!(stages.contains(&"scoring queries"), "{stages:?}");
+    assert!(stages.contains(&"scoring mirrored queries"), "{stages:?}");
+    let pairs = v["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "scoring queries")
+        .unwrap()["pairs"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(pairs, 6 * 46, "6 queries x 46 gallery images");
     // The export.
     for f in [
         "per_query.csv",

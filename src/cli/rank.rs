@@ -33,9 +33,9 @@ pub struct Args {
     /// a comma, a quote or a line break is quoted).
     #[arg(long)]
     pub csv: Option<PathBuf>,
-    /// Test-time flip averaging of p(same): `both` averages p(a, b) and p(flip a, flip b)
-    /// (twice the pair scoring).
-    #[arg(long, value_enum, default_value_t = super::eval::FlipArg::Off)]
+    /// Test-time flip averaging of p(same): `both` (the default) averages p(a, b) and
+    /// p(flip a, flip b), at twice the pair scoring; `off` scores p(a, b) only.
+    #[arg(long, value_enum, default_value_t = super::eval::FlipArg::Both)]
     pub flip: super::eval::FlipArg,
     /// Do not read or write the trunk-feature cache.
     #[arg(long)]
