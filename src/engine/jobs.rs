@@ -1,98 +1,24 @@
 //! Whole jobs over files: rank a gallery folder against a query, evaluate a labelled split.
 //! Used by the `rank` / `eval` commands and the GUI's inference worker.
 //!
-//! Every job takes a [`JobOptions`]: the network, its configuration and device, and how the job
-//! runs (feature cache, progress callback, cancel token).
+//! Every job takes a [`JobOptions`] ([`super::options`]): the network, its configuration and
+//! device, and how the job runs (feature cache, progress callback, cancel token, flip).
 
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
 use std::time::Instant;
-
-use burn::tensor::Device;
 
 pub use super::cache::CacheSpec;
 use super::cache::{FeatureCache, FileStamp};
 use super::evaluation::{EvalSettings, authors_details, seeded_subset, split_details};
-use super::flip::{FlipMode, flip_matrix, flip_pairs};
+use super::flip::{flip_matrix, flip_pairs};
+pub use super::options::{JobOptions, StageProgress};
 use super::results::{Evaluation, RankedEntry, Ranking};
 use super::score::{FeatureBank, ScoreError, features, score_matrix, score_pairs, score_query};
-use crate::cancel::CancelToken;
 use crate::data::crops::{CropCache, to_input};
 use crate::data::layout::{DatasetError, Split, scan};
 use crate::eval::{
     EvalError, Labels, Protocol, authors_draws, authors_pairs, evaluate, evaluate_authors,
 };
-use crate::model::ModelConfig;
-use crate::model::XCorrNet;
-
-/// Progress of a stage: (stage name, done, total).
-pub type StageProgress<'a> = &'a (dyn Fn(&'static str, usize, usize) + Sync);
-
-/// The network a job runs, and how it runs.
-#[derive(Clone, Copy)]
-pub struct JobOptions<'a> {
-    pub net: &'a XCorrNet,
-    pub config: &'a ModelConfig,
-    pub device: &'a Device,
-    /// The feature cache of the images' folder (None: every image goes through the trunk).
-    pub cache: Option<&'a CacheSpec>,
-    /// Stage progress ("decoding", "trunk features", "scoring", ...).
-    pub progress: StageProgress<'a>,
-    /// Checked between batches; a tripped token ends the job with [`JobError::Cancelled`].
-    pub cancel: &'a CancelToken,
-    /// Test-time flip averaging of every score ([`super::flip`]).
-    pub flip: FlipMode,
-}
-
-/// A progress callback that ignores every report.
-fn no_progress(_: &'static str, _: usize, _: usize) {}
-
-/// A token nobody trips.
-static NEVER: LazyLock<CancelToken> = LazyLock::new(CancelToken::new);
-
-impl<'a> JobOptions<'a> {
-    /// `net` with its `config` on `device`: no cache, no progress reports, never cancelled.
-    pub fn new(net: &'a XCorrNet, config: &'a ModelConfig, device: &'a Device) -> Self {
-        Self {
-            net,
-            config,
-            device,
-            cache: None,
-            progress: &no_progress,
-            cancel: &NEVER,
-            flip: FlipMode::Off,
-        }
-    }
-
-    /// Average every score over the pair and the mirrored pair ([`FlipMode::Both`]).
-    pub fn flip(self, flip: FlipMode) -> Self {
-        Self { flip, ..self }
-    }
-
-    /// Read and update the feature cache `cache` (None: no cache).
-    pub fn cache(self, cache: Option<&'a CacheSpec>) -> Self {
-        Self { cache, ..self }
-    }
-
-    /// Report stage progress to `progress`.
-    pub fn progress(self, progress: StageProgress<'a>) -> Self {
-        Self { progress, ..self }
-    }
-
-    /// Stop when `cancel` is tripped.
-    pub fn cancel(self, cancel: &'a CancelToken) -> Self {
-        Self { cancel, ..self }
-    }
-
-    /// The same job without the cache and without progress reports (the single query image).
-    fn quiet(self) -> Self {
-        Self {
-            cache: None,
-            progress: &no_progress,
-            ..self
-        }
-    }
-}
 
 /// Images per trunk batch.
 pub const FEATURE_BATCH: usize = 32;
@@ -102,7 +28,7 @@ pub const PAIR_BATCH: usize = 64;
 /// Why a job failed.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    /// The job's [`CancelToken`] was tripped.
+    /// The job's [`crate::cancel::CancelToken`] was tripped.
     #[error("cancelled")]
     Cancelled,
     #[error(transparent)]

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod evaluation;
 pub mod flip;
 pub mod jobs;
+pub mod options;
 pub mod results;
 pub mod score;
 pub mod session;
