@@ -20,7 +20,7 @@ fn succeeded(out: std::process::Output) -> std::process::Output {
 }
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_reid-explorer"))
+    common::reid_command()
 }
 
 fn model_dir(root: &Path) -> std::path::PathBuf {

@@ -1,13 +1,15 @@
 //! `eval --protocol authors` through the command line: the authors' CUHK03 test protocol on the
 //! embedded sample (Market layout) and on layouts without a split, with models/synthetic.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_reid-explorer"))
+    common::reid_command()
 }
 
 fn repo() -> &'static Path {

@@ -9,12 +9,14 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod common;
+
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_reid-explorer"))
+    common::reid_command()
 }
 
 fn succeeded(out: Output) -> Output {

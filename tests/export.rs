@@ -16,7 +16,7 @@ use reid_explorer::model::{Init, ModelConfig, XCorrNet, load_model, save_model};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_reid-explorer"))
+    common::reid_command()
 }
 
 fn succeeded(out: Output) -> Output {

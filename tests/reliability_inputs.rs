@@ -27,7 +27,7 @@ use reid_explorer::model::{ModelConfig, XCorrNet, load_model, save_model};
 use reid_explorer::protocol::{CancelToken, Ranking};
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_reid-explorer"))
+    common::reid_command()
 }
 
 /// Run a command, killing it (and failing) if it is still running after `limit`.

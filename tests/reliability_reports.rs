@@ -17,7 +17,7 @@ use reid_explorer::eval::Labels;
 use reid_explorer::model::{ModelConfig, XCorrNet, save_model};
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_reid-explorer"))
+    common::reid_command()
 }
 
 fn stderr(out: &Output) -> String {

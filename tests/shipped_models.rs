@@ -15,7 +15,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use burn::tensor::Device;
 use reid_explorer::engine::{JobOptions, evaluate_dataset};
@@ -207,7 +206,7 @@ fn default_model_answers_compare_on_the_embedded_sample() {
         .collect();
     files.sort();
     // No --model: the default (models/cuhk03, the README's default model).
-    let out = Command::new(env!("CARGO_BIN_EXE_reid-explorer"))
+    let out = common::reid_command()
         .current_dir(repo())
         .args(["compare", "--json", "--backend", "cpu"])
         .arg(&files[0])

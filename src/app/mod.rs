@@ -1,10 +1,10 @@
-//! The egui application. It never touches Burn: it sends commands to worker threads
-//! ([`crate::worker::Workers`], wrapped by [`jobs::Jobs`]) and draws what they send back.
+//! The egui application. It never touches Burn: it sends commands to the worker threads of
+//! `crate::worker` (wrapped by `jobs::Jobs`) and draws what they send back.
 //!
 //! Layout: a top bar (tabs, model and dataset pickers, theme, help), a status bar (the running
 //! job with its progress and a Cancel button, the last error) and one view per tab, each in its
-//! own module, listed once in the `views!` registry below ([`views`]: a view is a
-//! [`views::View`]). Views draw the state handed to them and return [`Action`]s, applied after
+//! own module, listed once in the `views!` registry below (`views`: a view is a
+//! `views::View`). Views draw the state handed to them and return `Action`s, applied after
 //! drawing. [`state::Persisted`] is what survives a restart; everything else is runtime state.
 
 mod browser;
@@ -119,7 +119,7 @@ pub struct ModelState {
     /// Why the app chose this model itself (None: the user chose it).
     pub auto: Option<&'static str>,
     /// The model's calibrated verdict threshold (`calibration.json`), from the worker. It
-    /// becomes the verdict threshold when the model loads ([`ExplorerApp::apply_calibration`]).
+    /// becomes the verdict threshold when the model loads (`ExplorerApp::apply_calibration`).
     pub calibration: Option<crate::model::calibration::Calibration>,
 }
 

@@ -159,7 +159,7 @@ impl Persisted {
     }
 }
 
-/// Put `path` first in `list`, without duplicates, keeping at most [`RECENT`] entries.
+/// Put `path` first in `list`, without duplicates, keeping at most `RECENT` entries.
 pub fn push_recent(list: &mut Vec<PathBuf>, path: &Path) {
     list.retain(|p| p != path);
     list.insert(0, path.to_path_buf());

@@ -112,7 +112,7 @@ mod path_hex {
 /// What identifies one file's version.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FileStamp {
-    /// Stored as hex-encoded raw bytes (see [`path_hex`]).
+    /// Stored as hex-encoded raw bytes (see `path_hex`).
     #[serde(with = "path_hex")]
     pub path: PathBuf,
     pub size: u64,

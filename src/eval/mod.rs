@@ -32,7 +32,7 @@
 //!
 //! Beyond the summary numbers: per-query results ([`QueryResult`]: AP, first-match rank, INP,
 //! the top-k with scores, same / cross camera) in [`per_query`], the ROC over every pair scored
-//! (TPR at a fixed FPR, the equal-error threshold that calibrates a model's verdict) in [`roc`],
+//! (TPR at a fixed FPR, the equal-error threshold that calibrates a model's verdict) in `roc`,
 //! and the files an evaluation exports in [`export`] (CSV through [`table`]).
 //!
 //! # Ties and NaN

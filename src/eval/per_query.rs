@@ -121,7 +121,6 @@ impl QueryResult {
 /// Rank `candidates` (gallery indices) for one query and measure the list.
 ///
 /// `score(g)`: p(same) of the query with gallery image `g`.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn rank_candidates(
     query: usize,
     labels: Labels,

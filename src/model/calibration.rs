@@ -2,7 +2,7 @@
 //!
 //! p(same) is a score, not a probability a user can read off: a model whose different-identity
 //! pairs score near 1 makes a fixed 0.50 verdict threshold meaningless. The calibrated threshold
-//! is the **equal-error threshold** (see [`crate::eval::roc`]) measured on labelled pairs: at it,
+//! is the **equal-error threshold** (see `crate::eval::roc`) measured on labelled pairs: at it,
 //! the fraction of same-identity pairs called "different" equals the fraction of
 //! different-identity pairs called "same". It is measured on the held-out validation identities
 //! when training validates (source `"validation step N"`), or by `eval --calibrate` (source

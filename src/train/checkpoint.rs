@@ -75,7 +75,7 @@ pub struct ValidationRecord {
 }
 
 /// The equal-error threshold measured on one validation's pairs (every probe against every
-/// gallery image of the validation draw), see [`crate::eval::roc`].
+/// gallery image of the validation draw), see `crate::eval::roc`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ValidationCalibration {
     /// p(same) at or above which a pair is called "same".

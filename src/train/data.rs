@@ -11,7 +11,7 @@
 //! matrix, read two ways: the authors' protocol (each probe ranks the gallery) and, transposed,
 //! the standard protocol (each gallery image is a query ranking the probes, same-camera
 //! matches removed). The same scores, split into same-identity and different-identity pairs,
-//! give the equal-error threshold ([`crate::eval::roc`]): the calibrated verdict threshold
+//! give the equal-error threshold (`crate::eval::roc`): the calibrated verdict threshold
 //! recorded with each validation and written beside the best model (`calibration.json`).
 
 use burn::tensor::Device;

@@ -197,3 +197,15 @@ pub fn write_person(path: &Path, seed: u64, width: u32, height: u32) {
     });
     img.save(path).expect("write test image");
 }
+
+/// The `reid-explorer` binary as a command, with the user cache folder (where the gallery
+/// feature cache lives by default) redirected under cargo's per-target temporary folder, so
+/// that tests never fill the real `~/.cache` (each temporary dataset would leave a file there).
+pub fn reid_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_reid-explorer"));
+    cmd.env(
+        "XDG_CACHE_HOME",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("xdg-cache"),
+    );
+    cmd
+}

@@ -8,7 +8,7 @@
 //! | [`LayoutKind::Plain`] | images directly in the folder | none: a gallery to rank, no metrics |
 //!
 //! [`scan`] detects the layout (or takes a forced one), walks folders in sorted order, and validates
-//! every file cheaply by content ([`probe`]). A bad file never aborts the scan: it goes to
+//! every file cheaply by content (`probe`). A bad file never aborts the scan: it goes to
 //! [`Dataset::skipped`] with the reason; so does every entry beside a Market root's split
 //! folders (`gt_bbox/`, `readme.txt`), which is not read. Names starting with `.` (`.DS_Store`,
 //! `.git`) are ignored.

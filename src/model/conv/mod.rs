@@ -3,7 +3,7 @@
 //! [`host`] instead of flex's im2col + GEMM:
 //! - `Flex`: [`host`] (direct convolution; input, weight and bias gradients);
 //! - `Cube` (wgpu): burn's own convolution and its gradient ops (nothing to gain by hand);
-//! - `Autodiff<B>`: [`autodiff`], a recorded backward step calling `B::conv_backward`.
+//! - `Autodiff<B>`: `autodiff`, a recorded backward step calling `B::conv_backward`.
 //!
 //! [`conv_valid`] is the entry point the network uses: the op on flex and CubeCL devices,
 //! burn's `conv2d` anywhere else or when [`crate::model::xcorr::with_reference_path`] forces

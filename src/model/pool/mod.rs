@@ -3,7 +3,7 @@
 //! flex's general pooling (a 3-D window loop with an index tensor and a scatter-add back):
 //! - `Flex`: [`host`];
 //! - `Cube` (wgpu): burn's own max-pool and its gradient;
-//! - `Autodiff<B>`: [`autodiff`], a recorded backward step calling `B::max_pool2_backward`
+//! - `Autodiff<B>`: `autodiff`, a recorded backward step calling `B::max_pool2_backward`
 //!   on the checkpointed input (no index tensor is kept).
 //!
 //! [`max_pool2`] is the entry point the network uses: the op on flex and CubeCL devices,

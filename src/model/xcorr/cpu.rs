@@ -202,7 +202,7 @@ pub(crate) fn xcorr_host_forward(
     xcorr_cpu_with(Isa::best(), x, y, dims, geo, var_floor)
 }
 
-/// [`xcorr_host_forward`] with a chosen copy of the kernels (for tests and benchmarks).
+/// `xcorr_host_forward` with a chosen copy of the kernels (for tests and benchmarks).
 pub fn xcorr_cpu_with(
     isa: Isa,
     x: &[f32],

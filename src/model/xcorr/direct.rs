@@ -6,7 +6,7 @@
 //!
 //! Definition (docs/network.md, the authors' formula): for X, Y of shape `[B, C, H, W]`,
 //! patch side P (N = P*P values), band D rows, every `b, c, y, x`, `dy in 0..D`, `x' in 0..W`:
-//! p = PxP patch of X[b,c] centred at (y, x), q = patch of Y[b,c] centred at
+//! p = PxP patch of `X[b, c]` centred at (y, x), q = patch of `Y[b, c]` centred at
 //! (y + dy - D/2, x'), both zero padded (q all zero when its centre row is outside the map);
 //! sigma = sample std (N-1) + eps; `ncc = sum((p - mean p)(q - mean q)) / ((N-1) sigma_p sigma_q)`;
 //! `out[b, c*D*W + dy*W + x', y, x] = ncc`.

@@ -1,11 +1,11 @@
 //! The normalized correlation layer (docs/network.md) in its implementations, which must
 //! agree (tests check each against the others and the golden vectors):
 //! - [`direct`]: the definition in f64 on slices, the oracle (slow);
-//! - [`reference`]: Burn tensor ops, differentiable, any backend;
+//! - `reference`: Burn tensor ops, differentiable, any backend;
 //! - [`cpu`]: the fast CPU forward on host slices, and [`cpu_backward`] its gradients;
 //! - [`op`]: the layer as a Burn custom operation ([`XcorrOps`]) with forward and backward,
 //!   implemented for flex by the host kernels (`flex_ops.rs`), for CubeCL (wgpu) by fused kernels
-//!   ([`cube`]), and for autodiff by a recorded backward step ([`autodiff`]).
+//!   ([`cube`]), and for autodiff by a recorded backward step (`autodiff`).
 //!
 //! [`xcorr`] is the entry point the network uses; it picks the fastest correct implementation
 //! for the tensors' device: the custom op on flex and CubeCL devices (inference and training),

@@ -5,7 +5,7 @@
 //! implementation of the backend the tensors live on:
 //! - `Flex` (CPU): the host kernels of [`super::cpu`] (forward) and [`super::cpu_backward`];
 //! - `Cube` (wgpu and the other CubeCL runtimes): the fused kernels of [`super::cube`];
-//! - `Autodiff<B>`: [`super::autodiff`], which records a backward step calling
+//! - `Autodiff<B>`: `super::autodiff`, which records a backward step calling
 //!   `B::xcorr_backward`, so training on either backend goes through the op as well.
 //!
 //! On any other backend a call would panic inside the generated code, so the tensor-level

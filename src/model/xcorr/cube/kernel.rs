@@ -4,13 +4,13 @@
 //! number of positions `B*C*H*W`. Patch side P and band D are compile-time constants, so the
 //! patch loops unroll. Coordinates are kept unsigned by shifting them by the patch radius.
 //!
-//! - [`patch_stats_kernel`]: per position, the patch mean, `sigma = sqrt(var + floor) + eps`
+//! - `patch_stats_kernel`: per position, the patch mean, `sigma = sqrt(var + floor) + eps`
 //!   and `s = sqrt(var + floor)`: `stats [3, B, C, H, W]` (computed once per image);
-//! - [`xcorr_forward_kernel`]: one unit per output value, reading both patches straight from
+//! - `xcorr_forward_kernel`: one unit per output value, reading both patches straight from
 //!   X and Y (no unfolded copy in memory);
-//! - [`patch_grad_kernel`]: per position of X (or Y), the gradient w.r.t. its normalised patch
+//! - `patch_grad_kernel`: per position of X (or Y), the gradient w.r.t. its normalised patch
 //!   taken through the normalisation: `dP [B, C, H, W, N]`;
-//! - [`fold_kernel`]: per map position, the sum of the patch gradients that cover it.
+//! - `fold_kernel`: per map position, the sum of the patch gradients that cover it.
 
 // Burn's tensor type is not used here: `Tensor` is CubeCL's kernel argument type.
 use cubecl::prelude::*;

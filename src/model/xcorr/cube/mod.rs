@@ -1,5 +1,5 @@
 //! [`XcorrOps`] for burn's CubeCL backend (wgpu here; any CubeCL runtime): fused kernels in
-//! [`kernel`], their launches in [`forward`] and [`backward`].
+//! [`kernel`], their launches in `forward` and `backward`.
 
 mod backward;
 mod forward;
