@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use burn::tensor::Device;
-use common::write_person;
+use common::{succeeded, write_person};
 use reid_explorer::engine::CacheSpec;
 use reid_explorer::engine::cache::{CACHE_EXTENSION, CACHE_SUBDIR, cache_file_name};
 use reid_explorer::model::{ModelConfig, XCorrNet, save_model};
@@ -54,15 +54,6 @@ fn rank(root: &Path, model: &Path, gallery: &Path, query: &Path, extra: &[&str])
         .args(extra)
         .output()
         .expect("run")
-}
-
-fn succeeded(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 /// The cache files in `dir` (none when it does not exist).

@@ -2,22 +2,14 @@
 
 mod common;
 
+use common::succeeded;
+
 use std::path::Path;
 use std::process::Command;
 
 use burn::tensor::Device;
 use common::write_person;
 use reid_explorer::model::{ModelConfig, XCorrNet, save_model};
-
-/// The output of a command that must have succeeded (its stderr shown otherwise).
-fn succeeded(out: std::process::Output) -> std::process::Output {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 fn bin() -> Command {
     common::reid_command()

@@ -5,11 +5,13 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
 mod common;
+
+use common::succeeded;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -17,15 +19,6 @@ fn repo() -> &'static Path {
 
 fn bin() -> Command {
     common::reid_command()
-}
-
-fn succeeded(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 /// A copy of the shipped synthetic model (its weights and configuration) under `dir`.

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::succeeded;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -17,15 +19,6 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 fn bin() -> Command {
     common::reid_command()
-}
-
-fn succeeded(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 /// A model folder with Torch-style weights (non-zero biases) of the default configuration.

@@ -7,6 +7,12 @@
 
 mod common;
 
+use common::gui::{Fixture, app, click_tab, fixture, label_containing, text_of, wait_for};
+
+fn harness(fx: &Fixture) -> Harness<'static, ExplorerApp> {
+    app(Some(fx.model.clone()), fx.dataset.clone(), None)
+}
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -14,100 +20,13 @@ use burn::tensor::Device;
 use eframe::egui::Key;
 use eframe::egui::accesskit::{Role, Toggled};
 use egui_kittest::Harness;
-use egui_kittest::kittest::{AccessKitNode, NodeT, Queryable};
-use reid_explorer::app::{AppOptions, ExplorerApp, Tab};
-use reid_explorer::backend::BackendChoice;
-use reid_explorer::data::synth::{SynthConfig, generate};
+use egui_kittest::kittest::{NodeT, Queryable};
+use reid_explorer::app::{ExplorerApp, Tab};
 use reid_explorer::model::{ModelConfig, XCorrNet, save_model};
-
-/// How long a test waits for the workers (the waits end on the awaited label).
-const TIMEOUT: Duration = Duration::from_secs(300);
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    model: PathBuf,
-    dataset: PathBuf,
-}
-
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let model = dir.path().join("model");
-    let config = ModelConfig::default();
-    let net = XCorrNet::init(&config, 7, &Device::flex()).expect("init");
-    save_model(&model, &config, &net).expect("save model");
-    let dataset = dir.path().join("data");
-    let synth = SynthConfig {
-        identities: 8,
-        seed: 3,
-        cameras: 2,
-        cameras_per_identity: (2, 2),
-        images_per_camera: (2, 2),
-    };
-    generate(&dataset, &synth, &|_, _| {}).expect("synthetic dataset");
-    Fixture {
-        _dir: dir,
-        model,
-        dataset,
-    }
-}
-
-fn harness(fx: &Fixture) -> Harness<'static, ExplorerApp> {
-    harness_on(fx.model.clone(), fx.dataset.clone())
-}
-
-fn harness_on(model: PathBuf, dataset: PathBuf) -> Harness<'static, ExplorerApp> {
-    let options = AppOptions {
-        backend: BackendChoice::Cpu,
-        model_dir: Some(model),
-        dataset_dir: Some(dataset),
-        use_storage: false,
-        train: None,
-    };
-    Harness::builder()
-        .with_size([1500.0, 950.0])
-        .build_eframe(move |cc| ExplorerApp::new(cc, options))
-}
-
-/// Step frames until a node whose label contains `text` shows up; its label.
-fn wait_for(h: &mut Harness<'_, ExplorerApp>, text: &str) -> String {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if let Some(label) = label_containing(h, text) {
-            return label;
-        }
-        assert!(start.elapsed() < TIMEOUT, "timed out waiting for {text:?}");
-        std::thread::sleep(Duration::from_millis(15));
-    }
-}
-
-/// A node's text: its label, or for a plain label its value (AccessKit keeps a label's text
-/// there).
-fn text_of(n: &AccessKitNode<'_>) -> Option<String> {
-    if n.role() == Role::Label {
-        n.value()
-    } else {
-        n.label()
-    }
-}
-
-/// The text of the first node whose label contains `text`.
-fn label_containing(h: &Harness<'_, ExplorerApp>, text: &str) -> Option<String> {
-    h.query_all_by_label_contains(text)
-        .next()
-        .and_then(|n| text_of(&n.accesskit_node()))
-}
 
 /// Whether the node labelled `label` is selected (egui says so with AccessKit's `toggled`).
 fn toggled(h: &Harness<'_, ExplorerApp>, label: &str) -> Option<Toggled> {
     h.get_by_label_contains(label).accesskit_node().toggled()
-}
-
-fn click_tab(h: &mut Harness<'_, ExplorerApp>, tab: Tab) {
-    h.get_by_label(&tab.to_string()).click();
-    h.step();
-    h.step();
-    assert_eq!(h.state().tab(), tab);
 }
 
 fn press(h: &mut Harness<'_, ExplorerApp>, key: Key) {
@@ -381,7 +300,7 @@ fn the_evaluation_browser_lists_queries_worst_first_and_opens_their_pairs() {
     );
 
     // The export writes the files of `eval --export DIR`.
-    let out = fx._dir.path().join("export");
+    let out = fx.dir.path().join("export");
     h.get_by_label("export to").click();
     h.step();
     h.get_by_label("export to")
@@ -434,7 +353,7 @@ fn a_calibrated_model_sets_the_verdict_threshold() {
     assert_eq!(h.state().persisted().threshold, 0.37);
 
     // A model without calibration (dropped on the window) gives the user's threshold back.
-    let plain = fx._dir.path().join("plain-model");
+    let plain = fx.dir.path().join("plain-model");
     let config = ModelConfig::default();
     let net = XCorrNet::init(&config, 8, &Device::flex()).expect("init");
     save_model(&plain, &config, &net).expect("save model");
@@ -480,7 +399,7 @@ fn on_cuhk03_the_shipped_models_rank_1_opens_in_the_explaining_views() {
         common::skip("REQUIRE_SHARED", "models/cuhk03 has no weights.bpk");
         return;
     }
-    let mut h = harness_on(model, root);
+    let mut h = app(Some(model), root, None);
     wait_for(&mut h, "p(same) =");
     click_tab(&mut h, Tab::Gallery);
     h.get_by_label("Rank").click();

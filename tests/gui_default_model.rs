@@ -4,40 +4,13 @@
 
 mod common;
 
-use std::path::PathBuf;
+use common::gui::{TIMEOUT, app, wait_for};
+
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use reid_explorer::app::{AppOptions, ExplorerApp};
-use reid_explorer::backend::BackendChoice;
-
-const TIMEOUT: Duration = Duration::from_secs(120);
-
-fn app_on(dataset: PathBuf) -> Harness<'static, ExplorerApp> {
-    let options = AppOptions {
-        backend: BackendChoice::Cpu,
-        model_dir: None,
-        dataset_dir: Some(dataset),
-        use_storage: false,
-        train: None,
-    };
-    Harness::builder()
-        .with_size([1500.0, 950.0])
-        .build_eframe(move |cc| ExplorerApp::new(cc, options))
-}
-
-fn wait_for(h: &mut Harness<'_, ExplorerApp>, text: &str) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if h.query_all_by_label_contains(text).next().is_some() {
-            return;
-        }
-        assert!(start.elapsed() < TIMEOUT, "timed out waiting for {text:?}");
-        std::thread::sleep(Duration::from_millis(15));
-    }
-}
+use reid_explorer::app::ExplorerApp;
 
 /// The app loads `dir` by itself and says `why` in the model picker's tooltip (the folder, then
 /// the reason on the next line). The status bar says it too when the model has loaded, but
@@ -60,7 +33,7 @@ fn opens_with(h: &mut Harness<'_, ExplorerApp>, dir: &str, why: &str) {
 
 #[test]
 fn on_the_embedded_sample_the_app_opens_the_synthetic_model() {
-    let mut h = app_on(reid_explorer::bundled_path("assets/sample"));
+    let mut h = app(None, reid_explorer::bundled_path("assets/sample"), None);
     opens_with(
         &mut h,
         "models/synthetic",
@@ -75,7 +48,7 @@ fn on_other_data_the_app_opens_the_cuhk03_model() {
     std::fs::create_dir_all(&data).expect("mkdir");
     common::write_person(&data.join("0001_c1s1_000001_00.png"), 1, 64, 128);
     common::write_person(&data.join("0001_c2s1_000002_00.png"), 2, 64, 128);
-    let mut h = app_on(data);
+    let mut h = app(None, data, None);
     opens_with(
         &mut h,
         "models/cuhk03",

@@ -4,103 +4,20 @@
 
 mod common;
 
+use common::gui::{Fixture, TIMEOUT, app, click_tab, fixture, wait_for, wait_gone};
+
+fn harness(fx: &Fixture, train: Option<TrainConfig>) -> Harness<'static, ExplorerApp> {
+    app(Some(fx.model.clone()), fx.dataset.clone(), train)
+}
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use reid_explorer::app::{AppOptions, ExplorerApp, Tab};
-use reid_explorer::backend::BackendChoice;
-use reid_explorer::data::synth::{SynthConfig, generate};
-use reid_explorer::model::{ModelConfig, XCorrNet, save_model};
+use reid_explorer::app::{ExplorerApp, Tab};
 use reid_explorer::protocol::TrainConfig;
-
-/// How long a test waits for the workers: a generous bound for a loaded runner (the waits end
-/// on the awaited label, so a fast machine never waits this long).
-const TIMEOUT: Duration = Duration::from_secs(300);
-
-struct Fixture {
-    dir: tempfile::TempDir,
-    model: PathBuf,
-    dataset: PathBuf,
-}
-
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let model = dir.path().join("model");
-    let config = ModelConfig::default();
-    let net = XCorrNet::init(&config, 7, &Device::flex()).expect("init");
-    save_model(&model, &config, &net).expect("save model");
-    let dataset = dir.path().join("data");
-    let synth = SynthConfig {
-        identities: 8,
-        seed: 3,
-        cameras: 2,
-        cameras_per_identity: (2, 2),
-        images_per_camera: (2, 2),
-    };
-    generate(&dataset, &synth, &|_, _| {}).expect("synthetic dataset");
-    Fixture {
-        dir,
-        model,
-        dataset,
-    }
-}
-
-fn harness(fx: &Fixture, train: Option<TrainConfig>) -> Harness<'static, ExplorerApp> {
-    harness_on(fx.model.clone(), fx.dataset.clone(), train)
-}
-
-fn harness_on(
-    model: PathBuf,
-    dataset: PathBuf,
-    train: Option<TrainConfig>,
-) -> Harness<'static, ExplorerApp> {
-    let options = AppOptions {
-        backend: BackendChoice::Cpu,
-        model_dir: Some(model),
-        dataset_dir: Some(dataset),
-        use_storage: false,
-        train,
-    };
-    Harness::builder()
-        .with_size([1500.0, 950.0])
-        .build_eframe(move |cc| ExplorerApp::new(cc, options))
-}
-
-/// Step frames until a node whose label contains `text` shows up.
-fn wait_for(h: &mut Harness<'_, ExplorerApp>, text: &str) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if h.query_all_by_label_contains(text).next().is_some() {
-            return;
-        }
-        assert!(start.elapsed() < TIMEOUT, "timed out waiting for {text:?}");
-        std::thread::sleep(Duration::from_millis(15));
-    }
-}
-
-/// Step frames until no node's label contains `text`. No sleep between frames: the worker's
-/// next answer may follow within milliseconds.
-fn wait_gone(h: &mut Harness<'_, ExplorerApp>, text: &str) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if h.query_all_by_label_contains(text).next().is_none() {
-            return;
-        }
-        assert!(start.elapsed() < TIMEOUT, "{text:?} did not go away");
-    }
-}
-
-fn click_tab(h: &mut Harness<'_, ExplorerApp>, tab: Tab) {
-    h.get_by_label(&tab.to_string()).click();
-    h.step();
-    h.step();
-    assert_eq!(h.state().tab(), tab);
-}
 
 #[test]
 fn compare_shows_the_probability_of_a_dataset_pair_at_start() {
@@ -124,7 +41,7 @@ fn compare_shows_the_probability_of_a_dataset_pair_at_start() {
 fn on_the_embedded_sample_compare_offers_the_synthetic_model() {
     let fx = fixture();
     let sample = reid_explorer::bundled_path("assets/sample");
-    let mut h = harness_on(fx.model.clone(), sample, None);
+    let mut h = app(Some(fx.model.clone()), sample, None);
     wait_for(&mut h, "p(same) =");
     wait_for(&mut h, "Use models/synthetic");
     h.get_by_label("Use models/synthetic").click();
@@ -285,7 +202,7 @@ fn the_explorer_works_on_the_real_cuhk03_folders() {
         return;
     };
     let fx = fixture();
-    let mut h = harness_on(fx.model.clone(), root, None);
+    let mut h = app(Some(fx.model.clone()), root, None);
     wait_for(&mut h, "p(same) =");
     wait_for(&mut h, "13151 images");
     click_tab(&mut h, Tab::Gallery);

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod gui;
+
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor, TensorData};
@@ -208,4 +210,14 @@ pub fn reid_command() -> std::process::Command {
         Path::new(env!("CARGO_TARGET_TMPDIR")).join("xdg-cache"),
     );
     cmd
+}
+
+/// `out` when its command succeeded; otherwise the test fails with the command's stderr.
+pub fn succeeded(out: std::process::Output) -> std::process::Output {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
