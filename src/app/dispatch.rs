@@ -173,6 +173,12 @@ impl ExplorerApp {
             Pick::Model => self.model.dir.clone(),
             Pick::ExportCsv => Some(cwd.join("ranking.csv")),
             Pick::ExportPng => Some(cwd.join("gallery.png")),
+            Pick::EvalExport => Some(
+                self.views
+                    .eval_browser
+                    .export_dir()
+                    .unwrap_or_else(|| cwd.join("evaluation")),
+            ),
         };
         path.map(|p| p.display().to_string()).unwrap_or_default()
     }
@@ -202,6 +208,11 @@ impl ExplorerApp {
                             .map(|()| path.clone())
                             .map_err(|e| format!("{}: {e}", path.display())),
                     });
+                }
+            }
+            Pick::EvalExport => {
+                if let Some(action) = self.views.eval_browser.export_to(path) {
+                    self.apply(action);
                 }
             }
             Pick::ExportPng => {

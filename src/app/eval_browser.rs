@@ -20,6 +20,7 @@ use super::ranked::{self, CellClick, CellInfo, Step};
 use super::state::file_name;
 use super::views::View;
 use super::widgets::{CROP_SIZE, thumbnail};
+use super::jobs::Pick;
 use super::{Action, ViewCtx};
 use crate::eval::per_query::{CameraRelation, QueryResult, worst_queries};
 use crate::protocol::Evaluation;
@@ -117,6 +118,27 @@ pub struct EvalBrowser {
     scroll: (f32, f32),
     /// The folder the export writes into.
     export_dir: String,
+}
+
+impl EvalBrowser {
+    /// The export folder typed or chosen so far (None while empty).
+    pub fn export_dir(&self) -> Option<PathBuf> {
+        Some(self.export_dir.trim())
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+    }
+
+    /// Remember `dir` as the export folder and export the shown evaluation into it (None when
+    /// no evaluation is shown).
+    pub fn export_to(&mut self, dir: PathBuf) -> Option<Action> {
+        self.export_dir = dir.display().to_string();
+        self.evaluation
+            .as_ref()
+            .map(|e| Action::ExportEvaluation {
+                evaluation: Arc::clone(e),
+                dir,
+            })
+    }
 }
 
 impl Default for EvalBrowser {
@@ -271,6 +293,13 @@ impl EvalBrowser {
                     .desired_width(260.0),
             )
             .labelled_by(label.id);
+            if ui
+                .button("Choose folder...")
+                .on_hover_text("pick the folder, then export into it")
+                .clicked()
+            {
+                out.push(Action::Pick(Pick::EvalExport));
+            }
             let dir = self.export_dir.trim();
             if ui
                 .add_enabled(!dir.is_empty(), egui::Button::new("Export evaluation"))
@@ -503,6 +532,17 @@ mod tests {
 
     fn names(q: usize) -> String {
         ["e.jpg", "d.jpg", "c.jpg", "b.jpg", "a.jpg"][q].to_string()
+    }
+
+    #[test]
+    fn a_chosen_export_folder_is_remembered_and_exports_only_an_evaluation() {
+        let mut b = EvalBrowser::default();
+        assert_eq!(b.export_dir(), None);
+        b.export_dir = "   ".into();
+        assert_eq!(b.export_dir(), None, "blank text is no folder");
+        let dir = PathBuf::from("/tmp/some export");
+        assert!(b.export_to(dir.clone()).is_none(), "nothing to export yet");
+        assert_eq!(b.export_dir(), Some(dir));
     }
 
     #[test]

@@ -190,6 +190,8 @@ pub enum Pick {
     ExportCsv,
     /// Where to write the gallery view PNG.
     ExportPng,
+    /// The folder an evaluation's export goes into (`eval --export`'s files).
+    EvalExport,
 }
 
 impl Pick {
@@ -222,6 +224,9 @@ impl Pick {
                 .add_filter("PNG", &["png"])
                 .set_file_name("gallery.png")
                 .save_file(),
+            Pick::EvalExport => d
+                .set_title("Export the evaluation into a folder")
+                .pick_folder(),
         }
     }
 }

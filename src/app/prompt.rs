@@ -32,12 +32,16 @@ impl Pick {
             Pick::TrainOut => "Output model folder (created if needed)",
             Pick::ExportCsv => "Write the ranking CSV to",
             Pick::ExportPng => "Write the PNG to",
+            Pick::EvalExport => "Export the evaluation into (a folder, created if needed)",
         }
     }
 
     /// Whether the path must already exist.
     fn must_exist(self) -> bool {
-        !matches!(self, Pick::TrainOut | Pick::ExportCsv | Pick::ExportPng)
+        !matches!(
+            self,
+            Pick::TrainOut | Pick::ExportCsv | Pick::ExportPng | Pick::EvalExport
+        )
     }
 }
 
