@@ -258,8 +258,12 @@ pub fn step_selection(
 
 /// The vertical scroll offset that brings row `row` (of height `row_h`, rows `step` apart)
 /// into a viewport of height `view_h` scrolled to `offset`; None when it is already visible.
+/// A viewport not drawn yet (`view_h` 0) gets the row at its top.
 pub fn scroll_to_row(row: usize, row_h: f32, step: f32, offset: f32, view_h: f32) -> Option<f32> {
     let top = row as f32 * step;
+    if view_h <= 0.0 {
+        return (top != offset).then_some(top);
+    }
     if top < offset {
         Some(top)
     } else if top + row_h > offset + view_h {
@@ -272,6 +276,15 @@ pub fn scroll_to_row(row: usize, row_h: f32, step: f32, offset: f32, view_h: f32
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_viewport_not_drawn_yet_shows_the_row_at_its_top() {
+        // The first frame of a table knows no viewport height: row 0 stays in view (it used
+        // to be scrolled one row past, hiding the worst query under the header).
+        assert_eq!(scroll_to_row(0, 18.0, 22.0, 0.0, 0.0), None);
+        assert_eq!(scroll_to_row(3, 18.0, 22.0, 0.0, 0.0), Some(66.0));
+        assert_eq!(scroll_to_row(0, 18.0, 22.0, 0.0, 100.0), None);
+    }
 
     #[test]
     fn arrow_steps_stay_inside_the_ranking() {
