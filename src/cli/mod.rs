@@ -32,7 +32,7 @@ pub mod train;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Backend for the GUI's workers.
+    /// Where the network runs (the GUI's workers and every command).
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto, global = true)]
     pub backend: BackendChoice,
     /// GUI only: open with this model folder (default: the last one chosen, else one that suits
@@ -57,7 +57,7 @@ pub enum Command {
     Synth(synth::Args),
     /// Train the network (the authors' protocol by default).
     Train(Box<train::Args>),
-    /// CMC rank-1/5/10/20 and mAP of a model on a dataset's query / gallery split.
+    /// CMC, mAP, mINP and ROC of a model on a dataset (per-query results with --export).
     Eval(eval::Args),
     /// Rank a gallery folder against one query image.
     Rank(rank::Args),
