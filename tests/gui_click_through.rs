@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::gui::{Fixture, app, click_tab, fixture, label_containing, text_of, wait_for};
+use common::gui::{Dropped, Fixture, app, click_tab, fixture, label_containing, text_of, wait_for};
 
 fn harness(fx: &Fixture) -> Harness<'static, ExplorerApp> {
     app(Some(fx.model.clone()), fx.dataset.clone(), None)
@@ -363,18 +363,6 @@ fn a_calibrated_model_sets_the_verdict_threshold() {
     let origin = wait_for(&mut h, "no calibration.json");
     assert!(origin.starts_with("threshold 0.500:"), "{origin}");
     assert_eq!(h.state().persisted().threshold, 0.5);
-}
-
-#[derive(Debug)]
-struct Dropped(PathBuf);
-
-impl eframe::egui::DroppedFile for Dropped {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|e| e.to_string())
-    }
 }
 
 #[test]

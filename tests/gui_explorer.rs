@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::gui::{Fixture, TIMEOUT, app, click_tab, fixture, wait_for, wait_gone};
+use common::gui::{Dropped, Fixture, TIMEOUT, app, click_tab, fixture, wait_for, wait_gone};
 
 fn harness(fx: &Fixture, train: Option<TrainConfig>) -> Harness<'static, ExplorerApp> {
     app(Some(fx.model.clone()), fx.dataset.clone(), train)
@@ -135,18 +135,6 @@ fn a_bad_image_file_shows_a_readable_error() {
     let good = first_image(&fx.dataset);
     h.state_mut().set_pair(bad, good);
     wait_for(&mut h, "not a recognised image format");
-}
-
-#[derive(Debug)]
-struct Dropped(PathBuf);
-
-impl eframe::egui::DroppedFile for Dropped {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|e| e.to_string())
-    }
 }
 
 #[test]

@@ -116,3 +116,16 @@ pub fn click_tab(h: &mut Harness<'_, ExplorerApp>, tab: Tab) {
     h.step();
     assert_eq!(h.state().tab(), tab);
 }
+
+/// A file "dropped" on the window (egui's `DroppedFile` for a path on disk).
+#[derive(Debug)]
+pub struct Dropped(pub PathBuf);
+
+impl eframe::egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
