@@ -212,7 +212,7 @@ fn choice<T: PartialEq + Copy>(
 
 /// The recipe's choices (docs/training.md).
 fn recipe(ui: &mut egui::Ui, c: &mut TrainConfig) {
-    use crate::train::config::{Augmentation, Batching, Init, InputNorm, Positives};
+    use crate::train::config::{Augmentation, Batching, Init, InputNorm, Positives, ReuseCameras};
     ui.label(RichText::new("Recipe").strong());
     egui::Grid::new("train-recipe")
         .num_columns(2)
@@ -308,6 +308,19 @@ fn recipe(ui: &mut egui::Ui, c: &mut TrainConfig) {
                     ui.add(egui::DragValue::new(&mut c.reuse_images).range(2..=64));
                 });
                 ui.end_row();
+                choice(
+                    ui,
+                    "images drawn",
+                    &mut c.reuse_cameras,
+                    &[
+                        (ReuseCameras::Random, "at random", "uniformly from the identity's images"),
+                        (
+                            ReuseCameras::Balanced,
+                            "camera-balanced",
+                            "in turn from each camera: more cross-camera positives",
+                        ),
+                    ],
+                );
             }
         });
 }

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backend::{BackendChoice, select};
 use crate::train::checkpoint::stored_config;
-use crate::train::config::{Augmentation, Batching, Init, InputNorm, Positives};
+use crate::train::config::{Augmentation, Batching, Init, InputNorm, Positives, ReuseCameras};
 use crate::train::{
     Outcome, StartMode, TrainConfig, TrainControl, TrainEvent, TrainFailure, train,
 };
@@ -73,6 +73,11 @@ pub struct Args {
     pub reuse_identities: Option<usize>,
     #[arg(long, help = help("Reuse batching: images per identity (M)", d().reuse_images))]
     pub reuse_images: Option<usize>,
+    #[arg(long, value_enum, help = help(
+        "Reuse batching: how an identity's images are drawn",
+        name(d().reuse_cameras),
+    ))]
+    pub reuse_cameras: Option<ReuseCameras>,
     #[arg(long, help = help("Fraction of identities held out for validation", d().validation_fraction))]
     pub val_fraction: Option<f64>,
     #[arg(long, help = help("Validate every this many steps, 0 = never", d().validate_every))]
@@ -153,6 +158,7 @@ impl Args {
         set(&mut c.batching, self.batching);
         set(&mut c.reuse_identities, self.reuse_identities);
         set(&mut c.reuse_images, self.reuse_images);
+        set(&mut c.reuse_cameras, self.reuse_cameras);
         set(&mut c.validation_fraction, self.val_fraction);
         set(&mut c.validate_every, self.validate_every);
         set(&mut c.checkpoint_every, self.checkpoint_every);
@@ -335,6 +341,7 @@ mod tests {
             ("batching", "pairs"),
             ("reuse_identities", "8"),
             ("reuse_images", "4"),
+            ("reuse_cameras", "random"),
             ("val_fraction", "0.1"),
             ("validate_every", "500"),
             ("checkpoint_every", "500"),

@@ -66,6 +66,17 @@ pub enum Batching {
     Reuse,
 }
 
+/// How reuse batching draws an identity's M images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReuseCameras {
+    /// Uniformly from all of the identity's images.
+    Random,
+    /// In turn from each of the identity's cameras (2 + 2 at M = 4: two thirds of the
+    /// positives cross-camera instead of about half).
+    Balanced,
+}
+
 /// Everything that defines a training run. Saved in every checkpoint; the same config and seed
 /// give the same run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,6 +137,9 @@ pub struct TrainConfig {
     /// Reuse batching: images per identity (M).
     #[serde(default = "defaults::reuse_images")]
     pub reuse_images: usize,
+    /// Reuse batching: how an identity's images are drawn.
+    #[serde(default = "defaults::reuse_cameras")]
+    pub reuse_cameras: ReuseCameras,
     /// Seed for initialisation, pair sampling and augmentation.
     pub seed: u64,
     /// Stop after this many steps (None: run all epochs). For smoke tests and time-boxed runs.
@@ -167,6 +181,9 @@ mod defaults {
     pub fn reuse_images() -> usize {
         4
     }
+    pub fn reuse_cameras() -> super::ReuseCameras {
+        super::ReuseCameras::Random
+    }
 }
 
 impl Default for TrainConfig {
@@ -195,6 +212,7 @@ impl Default for TrainConfig {
             batching: Batching::Pairs,
             reuse_identities: defaults::reuse_identities(),
             reuse_images: defaults::reuse_images(),
+            reuse_cameras: defaults::reuse_cameras(),
             seed: 0,
             max_steps: None,
             init_from: None,
@@ -316,6 +334,7 @@ mod tests {
             "batching",
             "reuse_identities",
             "reuse_images",
+            "reuse_cameras",
         ] {
             map.remove(key);
         }

@@ -16,7 +16,7 @@
 
 use burn::tensor::Device;
 
-use super::config::{Augmentation, Batching, Positives, TrainConfig};
+use super::config::{Augmentation, Batching, Positives, ReuseCameras, TrainConfig};
 use crate::cancel::CancelToken;
 use crate::data::Normalization;
 use crate::data::augment::{AugmentConfig, AugmentParams, apply, augment, rng_for};
@@ -196,6 +196,7 @@ impl TrainData {
                         images: config.reuse_images,
                         negatives_per_positive: config.negatives_per_positive,
                         cross_camera,
+                        camera_balanced: config.reuse_cameras == ReuseCameras::Balanced,
                     },
                     config.seed,
                 )

@@ -31,6 +31,7 @@ fn reuse_batch(k: usize, m: usize) -> ReuseBatch {
         images: m,
         negatives_per_positive: 2,
         cross_camera: false,
+        camera_balanced: false,
     };
     ReuseSampler::new(&labels, &all, config, 0).map_or(
         ReuseBatch {
