@@ -313,7 +313,11 @@ fn recipe(ui: &mut egui::Ui, c: &mut TrainConfig) {
                     "images drawn",
                     &mut c.reuse_cameras,
                     &[
-                        (ReuseCameras::Random, "at random", "uniformly from the identity's images"),
+                        (
+                            ReuseCameras::Random,
+                            "at random",
+                            "uniformly from the identity's images",
+                        ),
                         (
                             ReuseCameras::Balanced,
                             "camera-balanced",
