@@ -240,8 +240,8 @@ mod tests {
     fn camera_balanced_draws_take_each_camera_in_turn() {
         // Identity 0: 5 images by camera 1, 1 by camera 2; the others 3 + 3 (see `labels`).
         let mut l = labels();
-        for i in 0..6 {
-            l[i].1 = Some(if i == 5 { 2 } else { 1 });
+        for (i, label) in l.iter_mut().enumerate().take(6) {
+            label.1 = Some(if i == 5 { 2 } else { 1 });
         }
         let all: Vec<usize> = (0..l.len()).collect();
         let c = ReuseConfig {
