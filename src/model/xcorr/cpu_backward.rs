@@ -43,16 +43,32 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn reset(&mut self, hw: usize, np: usize) {
+    /// Sizes the buffers for a `[H*W, NP]` plane. Zeroing happens only when a buffer is
+    /// (re)sized: the patch padding of `xn` / `yn` is never written and stays zero, the
+    /// statistics are overwritten for every position, and so are the patch gradients when
+    /// `grads_overwritten` (the fixed-length kernels store every row; the generic one
+    /// accumulates, so its gradients are cleared here).
+    fn reset(&mut self, hw: usize, np: usize, grads_overwritten: bool) {
         for v in [&mut self.xn, &mut self.yn, &mut self.dxn, &mut self.dyn_] {
-            v.clear();
-            v.resize(hw * np, 0.0);
+            if v.len() != hw * np {
+                v.clear();
+                v.resize(hw * np, 0.0);
+            }
         }
-        self.xs.clear();
-        self.xs.resize(hw, (0.0, 0.0));
-        self.ys.clear();
-        self.ys.resize(hw, (0.0, 0.0));
+        if !grads_overwritten {
+            self.dxn.fill(0.0);
+            self.dyn_.fill(0.0);
+        }
+        for v in [&mut self.xs, &mut self.ys] {
+            v.resize(hw, (0.0, 0.0));
+        }
     }
+}
+
+/// Whether [`patch_gradients`] has a fixed-length copy for padded patch length `np` (which
+/// stores every gradient row instead of accumulating into it).
+fn fixed_length(np: usize) -> bool {
+    matches!(np, 16 | 32 | 64)
 }
 
 /// Normalised patches of one `[H, W]` plane into `out` (`[H*W, NP]`, padding left at zero)
@@ -233,6 +249,7 @@ fn patch_gradients_best(
 
 /// Step 3: patch gradients `dn` (`[H*W, NP]`) of normalised patches `xn` with statistics
 /// `stats` through the normalisation, scatter-added onto the map gradient `out` (`[H, W]`).
+/// The padding lanes of `dn` and `xn` are zero, so the sums run over whole padded rows.
 fn scatter_plane(
     dn: &[f32],
     xn: &[f32],
@@ -243,16 +260,18 @@ fn scatter_plane(
 ) {
     let p = geo.patch;
     let n = p * p;
-    let r = (p / 2) as isize;
+    let r = p / 2;
     out.fill(0.0);
+    // The patch's input gradient, `[NP]` (the first N used).
+    let mut d = vec![0.0f32; np];
     for y in 0..h {
         for x in 0..w {
             let pos = y * w + x;
-            let g = &dn[pos * np..pos * np + n];
-            let v = &xn[pos * np..pos * np + n];
+            let g = &dn[pos * np..(pos + 1) * np];
+            let v = &xn[pos * np..(pos + 1) * np];
             let (sigma, sd) = stats[pos];
-            let gbar = g.iter().sum::<f32>() / n as f32;
-            let gv: f32 = g.iter().zip(v).map(|(a, b)| a * b).sum();
+            let (gsum, gv) = sum_and_dot(g, v);
+            let gbar = gsum / n as f32;
             let inv = 1.0 / sigma;
             // s >= sqrt(VAR_FLOOR) > 0 for the op; a flat patch has v = 0 and so gv = 0.
             let coef = if sd > 0.0 {
@@ -260,17 +279,38 @@ fn scatter_plane(
             } else {
                 0.0
             };
-            let mut k = 0;
-            for py in y as isize - r..=y as isize + r {
-                for px in x as isize - r..=x as isize + r {
-                    if py >= 0 && px >= 0 && (py as usize) < h && (px as usize) < w {
-                        out[py as usize * w + px as usize] += (g[k] - gbar) * inv - coef * v[k];
-                    }
-                    k += 1;
+            for ((dk, gk), vk) in d.iter_mut().zip(g).zip(v) {
+                *dk = (gk - gbar) * inv - coef * vk;
+            }
+            // Patch row `dy` covers map row `y + dy - r`, columns `x - r ..= x + r` (clipped).
+            let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(w));
+            let k_off = x0 + r - x;
+            for dy in 0..p {
+                let Some(row) = (y + dy).checked_sub(r).filter(|row| *row < h) else {
+                    continue;
+                };
+                let src = &d[dy * p + k_off..dy * p + k_off + (x1 - x0)];
+                for (o, dv) in out[row * w + x0..row * w + x1].iter_mut().zip(src) {
+                    *o += dv;
                 }
             }
         }
     }
+}
+
+/// `(sum a, a . b)` over rows whose length is a multiple of [`LANES`], in `LANES` partial
+/// sums (so the loop vectorises).
+#[inline(always)]
+fn sum_and_dot(a: &[f32], b: &[f32]) -> (f32, f32) {
+    let mut sum = [0.0f32; LANES];
+    let mut dot = [0.0f32; LANES];
+    for (ca, cb) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+        for k in 0..LANES {
+            sum[k] += ca[k];
+            dot[k] += ca[k] * cb[k];
+        }
+    }
+    (sum.iter().sum(), dot.iter().sum())
 }
 
 /// Gradients of the layer on host data: x, y `[B, C, H, W]` flattened, `grad` the gradient of
@@ -301,7 +341,7 @@ pub fn xcorr_cpu_backward(
         .zip(dy.par_chunks_mut(hw))
         .enumerate()
         .for_each_init(Scratch::default, |s, (i, (dx_plane, dy_plane))| {
-            s.reset(hw, np);
+            s.reset(hw, np, fixed_length(np));
             let (xp, yp) = (&x[i * hw..(i + 1) * hw], &y[i * hw..(i + 1) * hw]);
             normalize_plane(xp, sizes, geo, var_floor, &mut s.xn, &mut s.xs);
             normalize_plane(yp, sizes, geo, var_floor, &mut s.yn, &mut s.ys);
