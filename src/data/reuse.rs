@@ -59,6 +59,9 @@ pub struct ReuseSampler {
     /// Per identity (sorted by identity): its sample indices, and whether only cross-camera
     /// pairs are positives for it.
     groups: Vec<(Vec<usize>, bool)>,
+    /// Per identity, in the order of `groups`: its sample indices per camera (cameras in order
+    /// of first appearance; images without a camera form one group). For `camera_balanced`.
+    by_camera: Vec<Vec<Vec<usize>>>,
     cameras: Vec<Option<u32>>,
     config: ReuseConfig,
     seed: u64,
@@ -91,8 +94,22 @@ impl ReuseSampler {
         if groups.len() < 2 {
             return Err(SamplerError::NoPositives);
         }
+        let by_camera = groups
+            .iter()
+            .map(|(samples, _)| {
+                let mut cams: Vec<(Option<u32>, Vec<usize>)> = Vec::new();
+                for &i in samples {
+                    match cams.iter_mut().find(|(c, _)| *c == labels[i].1) {
+                        Some((_, group)) => group.push(i),
+                        None => cams.push((labels[i].1, vec![i])),
+                    }
+                }
+                cams.into_iter().map(|(_, group)| group).collect()
+            })
+            .collect();
         Ok(Self {
             groups,
+            by_camera,
             cameras: labels.iter().map(|l| l.1).collect(),
             config,
             seed,
@@ -136,7 +153,7 @@ impl ReuseSampler {
             let (samples, _) = &self.groups[g];
             let m = self.config.images.min(samples.len());
             let mut picked = if self.config.camera_balanced {
-                self.balanced(samples, m, &mut rng)
+                balanced(&self.by_camera[g], m, &mut rng)
             } else {
                 let mut picked = samples.clone();
                 picked.partial_shuffle(&mut rng, m);
@@ -174,36 +191,28 @@ impl ReuseSampler {
     }
 }
 
-impl ReuseSampler {
-    /// `m` of `samples` taken in turn from each camera (cameras in random order, images shuffled
-    /// within each; a camera that runs out is skipped). Images without a camera form one group.
-    fn balanced(&self, samples: &[usize], m: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
-        let mut by_camera: Vec<(Option<u32>, Vec<usize>)> = Vec::new();
-        for &i in samples {
-            let cam = self.cameras[i];
-            match by_camera.iter_mut().find(|(c, _)| *c == cam) {
-                Some((_, group)) => group.push(i),
-                None => by_camera.push((cam, vec![i])),
-            }
-        }
-        by_camera.shuffle(rng);
-        for (_, group) in &mut by_camera {
-            group.shuffle(rng);
-        }
-        let mut picked = Vec::with_capacity(m);
-        let mut round = 0;
-        while picked.len() < m {
-            for (_, group) in &by_camera {
-                if picked.len() < m
-                    && let Some(&i) = group.get(round)
-                {
-                    picked.push(i);
-                }
-            }
-            round += 1;
-        }
-        picked
+/// `m` images (at most the identity's count) taken in turn from each camera group of one
+/// identity: cameras in random order, images shuffled within each; a camera that runs out is
+/// skipped.
+fn balanced(by_camera: &[Vec<usize>], m: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+    let mut groups = by_camera.to_vec();
+    groups.shuffle(rng);
+    for group in &mut groups {
+        group.shuffle(rng);
     }
+    let mut picked = Vec::with_capacity(m);
+    let mut round = 0;
+    while picked.len() < m {
+        for group in &groups {
+            if picked.len() < m
+                && let Some(&i) = group.get(round)
+            {
+                picked.push(i);
+            }
+        }
+        round += 1;
+    }
+    picked
 }
 
 fn orient(rng: &mut ChaCha8Rng, a: usize, b: usize, same: bool) -> (usize, usize, bool) {

@@ -40,35 +40,27 @@ struct Scratch {
     dxn: Vec<f32>,
     /// Gradient w.r.t. the normalised patches of Y, `[H*W, NP]`.
     dyn_: Vec<f32>,
+    /// One patch's input gradient in step 3, `[NP]`.
+    patch: Vec<f32>,
 }
 
 impl Scratch {
     /// Sizes the buffers for a `[H*W, NP]` plane. Zeroing happens only when a buffer is
-    /// (re)sized: the patch padding of `xn` / `yn` is never written and stays zero, the
-    /// statistics are overwritten for every position, and so are the patch gradients when
-    /// `grads_overwritten` (the fixed-length kernels store every row; the generic one
-    /// accumulates, so its gradients are cleared here).
-    fn reset(&mut self, hw: usize, np: usize, grads_overwritten: bool) {
+    /// (re)sized: the patch padding of `xn` / `yn` is never written and stays zero, and every
+    /// other value is written for each plane before it is read (the generic patch-gradient
+    /// kernel, which accumulates, clears its own output).
+    fn reset(&mut self, hw: usize, np: usize) {
         for v in [&mut self.xn, &mut self.yn, &mut self.dxn, &mut self.dyn_] {
             if v.len() != hw * np {
                 v.clear();
                 v.resize(hw * np, 0.0);
             }
         }
-        if !grads_overwritten {
-            self.dxn.fill(0.0);
-            self.dyn_.fill(0.0);
-        }
         for v in [&mut self.xs, &mut self.ys] {
             v.resize(hw, (0.0, 0.0));
         }
+        self.patch.resize(np, 0.0);
     }
-}
-
-/// Whether [`patch_gradients`] has a fixed-length copy for padded patch length `np` (which
-/// stores every gradient row instead of accumulating into it).
-fn fixed_length(np: usize) -> bool {
-    matches!(np, 16 | 32 | 64)
 }
 
 /// Normalised patches of one `[H, W]` plane into `out` (`[H*W, NP]`, padding left at zero)
@@ -195,6 +187,9 @@ fn patch_gradients_any(
     let half = geo.band / 2;
     let hw = h * w;
     let scale = 1.0 / (n - 1) as f32;
+    // Accumulated below (the fixed-length copies store whole rows instead).
+    s.dxn.fill(0.0);
+    s.dyn_.fill(0.0);
     for row in 0..h {
         for dy in 0..geo.band {
             let Some(r) = (row + dy).checked_sub(half).filter(|r| *r < h) else {
@@ -250,20 +245,20 @@ fn patch_gradients_best(
 /// Step 3: patch gradients `dn` (`[H*W, NP]`) of normalised patches `xn` with statistics
 /// `stats` through the normalisation, scatter-added onto the map gradient `out` (`[H, W]`).
 /// The padding lanes of `dn` and `xn` are zero, so the sums run over whole padded rows.
+/// `d` (`[NP]`) is scratch for one patch's input gradient.
 fn scatter_plane(
     dn: &[f32],
     xn: &[f32],
     stats: &[(f32, f32)],
     (h, w, np): (usize, usize, usize),
     geo: &XcorrGeometry,
+    d: &mut [f32],
     out: &mut [f32],
 ) {
     let p = geo.patch;
     let n = p * p;
     let r = p / 2;
     out.fill(0.0);
-    // The patch's input gradient, `[NP]` (the first N used).
-    let mut d = vec![0.0f32; np];
     for y in 0..h {
         for x in 0..w {
             let pos = y * w + x;
@@ -341,13 +336,13 @@ pub fn xcorr_cpu_backward(
         .zip(dy.par_chunks_mut(hw))
         .enumerate()
         .for_each_init(Scratch::default, |s, (i, (dx_plane, dy_plane))| {
-            s.reset(hw, np, fixed_length(np));
+            s.reset(hw, np);
             let (xp, yp) = (&x[i * hw..(i + 1) * hw], &y[i * hw..(i + 1) * hw]);
             normalize_plane(xp, sizes, geo, var_floor, &mut s.xn, &mut s.xs);
             normalize_plane(yp, sizes, geo, var_floor, &mut s.yn, &mut s.ys);
             patch_gradients_best(&grad[i * per_plane..(i + 1) * per_plane], sizes, geo, s);
-            scatter_plane(&s.dxn, &s.xn, &s.xs, sizes, geo, dx_plane);
-            scatter_plane(&s.dyn_, &s.yn, &s.ys, sizes, geo, dy_plane);
+            scatter_plane(&s.dxn, &s.xn, &s.xs, sizes, geo, &mut s.patch, dx_plane);
+            scatter_plane(&s.dyn_, &s.yn, &s.ys, sizes, geo, &mut s.patch, dy_plane);
         });
     (dx, dy)
 }
