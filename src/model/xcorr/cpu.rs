@@ -75,40 +75,6 @@ fn resize_zeroed(v: &mut Vec<f32>, len: usize) {
     }
 }
 
-/// Copy the PxP patch of an `[H, W]` plane centred at (y, x), zero padded, into `dst[..P*P]`
-/// (row-major); returns its mean and sample variance (N-1 denominator).
-pub(super) fn gather_patch(
-    plane: &[f32],
-    (h, w): (usize, usize),
-    (y, x): (usize, usize),
-    p: usize,
-    dst: &mut [f32],
-) -> (f32, f32) {
-    let n = p * p;
-    let r = (p / 2) as isize;
-    let mut k = 0;
-    let mut sum = 0.0f32;
-    for py in y as isize - r..=y as isize + r {
-        for px in x as isize - r..=x as isize + r {
-            let v = if py >= 0 && px >= 0 && (py as usize) < h && (px as usize) < w {
-                plane[py as usize * w + px as usize]
-            } else {
-                0.0
-            };
-            dst[k] = v;
-            sum += v;
-            k += 1;
-        }
-    }
-    let mean = sum / n as f32;
-    let var = dst[..n]
-        .iter()
-        .map(|v| (v - mean) * (v - mean))
-        .sum::<f32>()
-        / (n - 1) as f32;
-    (mean, var)
-}
-
 /// Per-plane scratch buffers, reused across the planes one rayon worker handles.
 #[derive(Default)]
 pub(super) struct Scratch {

@@ -21,6 +21,10 @@
 use rayon::prelude::*;
 
 use super::direct::XcorrGeometry;
+#[cfg(target_arch = "x86_64")]
+use super::grad_kernel::grad_block_avx512;
+use super::grad_kernel::{self, GradBlock};
+use crate::model::simd::Isa;
 
 /// Patch rows are padded to a multiple of this many values (one AVX register of f32).
 const LANES: usize = 8;
@@ -42,6 +46,10 @@ struct Scratch {
     dyn_: Vec<f32>,
     /// One patch's input gradient in step 3, `[NP]`.
     patch: Vec<f32>,
+    /// Zero-bordered copy of the plane being normalised, `[H + P-1, W + P-1]`.
+    pad: Vec<f32>,
+    /// The segments of one [`GradBlock`].
+    segments: Vec<(usize, usize)>,
 }
 
 impl Scratch {
@@ -64,21 +72,34 @@ impl Scratch {
 }
 
 /// Normalised patches of one `[H, W]` plane into `out` (`[H*W, NP]`, padding left at zero)
-/// and `(sigma, s)` per position into `stats` (`[H*W]`).
+/// and `(sigma, s)` per position into `stats` (`[H*W]`). Each patch is read from a
+/// zero-bordered copy of the plane (`pad`, scratch), so no value needs a bounds test; the sums
+/// run in patch order (the same values as the forward's).
 fn normalize_plane(
     plane: &[f32],
     (h, w, np): (usize, usize, usize),
     geo: &XcorrGeometry,
     var_floor: f32,
-    out: &mut [f32],
-    stats: &mut [(f32, f32)],
+    pad: &mut Vec<f32>,
+    (out, stats): (&mut [f32], &mut [(f32, f32)]),
 ) {
-    let n = geo.patch * geo.patch;
+    let p = geo.patch;
+    let n = p * p;
+    let pw = w + p - 1;
+    pad.clear();
+    pad.resize((h + p - 1) * pw, 0.0);
+    for y in 0..h {
+        pad[(y + p / 2) * pw + p / 2..][..w].copy_from_slice(&plane[y * w..(y + 1) * w]);
+    }
     for y in 0..h {
         for x in 0..w {
             let pos = y * w + x;
             let row = &mut out[pos * np..pos * np + n];
-            let (mean, var) = super::cpu::gather_patch(plane, (h, w), (y, x), geo.patch, row);
+            for (dy, dst) in row.chunks_exact_mut(p).enumerate() {
+                dst.copy_from_slice(&pad[(y + dy) * pw + x..][..p]);
+            }
+            let mean = row.iter().sum::<f32>() / n as f32;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / (n - 1) as f32;
             let s = (var + var_floor).sqrt();
             let sigma = s + geo.eps;
             let inv = 1.0 / sigma;
@@ -227,19 +248,91 @@ fn patch_gradients_avx2(
     patch_gradients(g, dims, geo, s)
 }
 
-fn patch_gradients_best(
+/// [`patch_gradients`] as products of [`GradBlock`]s run by the AVX-512 micro-kernel.
+///
+/// # Safety
+/// The CPU must support AVX-512F, and `grad_kernel::avx512_covers(np)` must hold.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn patch_gradients_avx512(
+    g: &[f32],
+    (h, w, np): (usize, usize, usize),
+    geo: &XcorrGeometry,
+    s: &mut Scratch,
+) {
+    let n = geo.patch * geo.patch;
+    let half = geo.band / 2;
+    let hw = h * w;
+    let scale = 1.0 / (n - 1) as f32;
+    for row in 0..h {
+        // dXn[row, x, :] = sum_{dy, x'} G[dy*W + x', row, x] Yn[row + dy - half, x', :]: the
+        // valid band rows are consecutive, and so are their terms (t = dy*W + x') in G and Yn.
+        let dy0 = half.saturating_sub(row);
+        let dy1 = geo.band.min(h + half - row);
+        s.segments.clear();
+        s.segments
+            .push((dy0 * w * hw + row * w, (row + dy0 - half) * w * np));
+        let k = GradBlock {
+            a: g,
+            a_row: 1,
+            a_term: hw,
+            b: &s.yn,
+            np,
+            segments: &s.segments,
+            terms: (dy1 - dy0) * w,
+            rows: w,
+            scale,
+        };
+        // SAFETY: the caller guarantees the CPU features and np.
+        unsafe { grad_block_avx512(&k, &mut s.dxn[row * w * np..(row + 1) * w * np]) };
+    }
+    for r in 0..h {
+        // dYn[r, x', :] = sum_{dy, x} G[dy*W + x', row, x] Xn[row, x, :], row = r + half - dy.
+        s.segments.clear();
+        for dy in 0..geo.band {
+            if let Some(row) = (r + half).checked_sub(dy).filter(|row| *row < h) {
+                s.segments.push((dy * w * hw + row * w, row * w * np));
+            }
+        }
+        let k = GradBlock {
+            a: g,
+            a_row: hw,
+            a_term: 1,
+            b: &s.xn,
+            np,
+            segments: &s.segments,
+            terms: w,
+            rows: w,
+            scale,
+        };
+        // SAFETY: as above.
+        unsafe { grad_block_avx512(&k, &mut s.dyn_[r * w * np..(r + 1) * w * np]) };
+    }
+}
+
+/// Step 2 in the copy for `isa`: the AVX-512 micro-kernel where it covers the patch length,
+/// else the axpy loops compiled for AVX2 + FMA or portable.
+fn patch_gradients_with(
+    isa: Isa,
     g: &[f32],
     dims: (usize, usize, usize),
     geo: &XcorrGeometry,
     s: &mut Scratch,
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-        unsafe { patch_gradients_avx2(g, dims, geo, s) };
-        return;
+    match isa {
+        // SAFETY: `Isa::available` only offers AVX-512 on CPUs with it; np is checked.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if grad_kernel::avx512_covers(dims.2) => unsafe {
+            patch_gradients_avx512(g, dims, geo, s)
+        },
+        // SAFETY: the CPU supports AVX2 and FMA (checked in the guard).
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 | Isa::Avx2
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma") =>
+        unsafe { patch_gradients_avx2(g, dims, geo, s) },
+        _ => patch_gradients(g, dims, geo, s),
     }
-    patch_gradients(g, dims, geo, s)
 }
 
 /// Step 3: patch gradients `dn` (`[H*W, NP]`) of normalised patches `xn` with statistics
@@ -321,6 +414,17 @@ pub fn xcorr_cpu_backward(
     geo: &XcorrGeometry,
     var_floor: f32,
 ) -> (Vec<f32>, Vec<f32>) {
+    xcorr_cpu_backward_with(Isa::best(), (x, y, grad), dims, geo, var_floor)
+}
+
+/// [`xcorr_cpu_backward`] with a chosen copy of the patch-gradient kernel (tests, benches).
+pub fn xcorr_cpu_backward_with(
+    isa: Isa,
+    (x, y, grad): (&[f32], &[f32], &[f32]),
+    dims: [usize; 4],
+    geo: &XcorrGeometry,
+    var_floor: f32,
+) -> (Vec<f32>, Vec<f32>) {
     let [b, c, h, w] = dims;
     let hw = h * w;
     let per_plane = geo.band * w * hw;
@@ -338,11 +442,62 @@ pub fn xcorr_cpu_backward(
         .for_each_init(Scratch::default, |s, (i, (dx_plane, dy_plane))| {
             s.reset(hw, np);
             let (xp, yp) = (&x[i * hw..(i + 1) * hw], &y[i * hw..(i + 1) * hw]);
-            normalize_plane(xp, sizes, geo, var_floor, &mut s.xn, &mut s.xs);
-            normalize_plane(yp, sizes, geo, var_floor, &mut s.yn, &mut s.ys);
-            patch_gradients_best(&grad[i * per_plane..(i + 1) * per_plane], sizes, geo, s);
+            let (xn, xs) = (&mut s.xn[..], &mut s.xs[..]);
+            normalize_plane(xp, sizes, geo, var_floor, &mut s.pad, (xn, xs));
+            let (yn, ys) = (&mut s.yn[..], &mut s.ys[..]);
+            normalize_plane(yp, sizes, geo, var_floor, &mut s.pad, (yn, ys));
+            let g = &grad[i * per_plane..(i + 1) * per_plane];
+            patch_gradients_with(isa, g, sizes, geo, s);
             scatter_plane(&s.dxn, &s.xn, &s.xs, sizes, geo, &mut s.patch, dx_plane);
             scatter_plane(&s.dyn_, &s.yn, &s.ys, sizes, geo, &mut s.patch, dy_plane);
         });
     (dx, dy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::samples::pseudo_random_with_flat_runs;
+
+    /// Every copy of the kernels this CPU runs gives the portable copy's gradients: the
+    /// network's width 12 (one block of rows), widths that split into parts or fill one
+    /// part partly, and patch sides on both sides of the AVX-512 kernel's coverage.
+    #[test]
+    fn every_copy_matches_the_portable_gradients() {
+        for (dims, patch, band) in [
+            ([2, 3, 9, 12], 5, 5),
+            ([1, 2, 7, 21], 5, 5),
+            ([1, 2, 6, 7], 3, 3),
+            ([1, 2, 5, 13], 3, 5),
+            ([1, 1, 6, 9], 7, 5),
+        ] {
+            let geo = XcorrGeometry {
+                patch,
+                band,
+                ..XcorrGeometry::default()
+            };
+            let [b, c, h, w] = dims;
+            let len = b * c * h * w;
+            let x = pseudo_random_with_flat_runs(len, 1, (37, 6));
+            let y = pseudo_random_with_flat_runs(len, 2, (41, 5));
+            let grad = pseudo_random_with_flat_runs(b * c * band * w * h * w, 3, (1000, 1));
+            let run = |isa| xcorr_cpu_backward_with(isa, (&x, &y, &grad), dims, &geo, 1e-12);
+            let (want_x, want_y) = run(Isa::Portable);
+            for isa in Isa::available() {
+                let (got_x, got_y) = run(isa);
+                for (got, want, which) in [(&got_x, &want_x, "dx"), (&got_y, &want_y, "dy")] {
+                    let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                    let worst = got
+                        .iter()
+                        .zip(want)
+                        .map(|(g, w)| (g - w).abs())
+                        .fold(0.0, f32::max);
+                    assert!(
+                        worst <= 1e-5 * scale.max(1.0),
+                        "{isa:?} {dims:?} P{patch} D{band} {which}: {worst} (scale {scale})"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -18,6 +18,7 @@ pub mod cube;
 pub mod direct;
 mod flex_ops;
 pub mod fused;
+mod grad_kernel;
 pub mod op;
 mod pages;
 pub mod reference;
@@ -29,7 +30,7 @@ use burn::tensor::{Device, Tensor};
 
 pub use crate::model::simd::Isa;
 pub use cpu::{xcorr_cpu, xcorr_cpu_with};
-pub use cpu_backward::xcorr_cpu_backward;
+pub use cpu_backward::{xcorr_cpu_backward, xcorr_cpu_backward_with};
 pub use direct::{XcorrGeometry, xcorr_direct};
 pub use op::{XcorrOps, op_supported, xcorr_op, xcorr_op_backward};
 pub use reference::xcorr_reference;

@@ -1,0 +1,228 @@
+//! The register-blocked micro-kernel of the correlation backward's patch gradients
+//! ([`super::cpu_backward`], step 2), with its portable reference beside it.
+//!
+//! Both patch gradients are small matrix products. For one output row of X,
+//! `dXn[row] [W, NP] = G_row [W, D*W] x Yn[band rows] [D*W, NP]`, and for one row r of Y,
+//! `dYn[r] [W, NP] = sum_dy G_dy,r [W, W] x Xn[r + D/2 - dy] [W, NP]`: each term broadcasts one
+//! gradient value per result row and multiplies a whole padded patch row of the other image.
+//! [`GradBlock`] states that product in one form for both. The AVX-512 copy keeps up to 12
+//! result rows x NP = 16 or 32 values in 12-24 zmm accumulators across every term (two vector
+//! loads and one broadcast per row per term), where the scalar-broadcast axpy loop it replaces
+//! reloaded a patch row for every multiply-add.
+
+/// One block of patch gradients: for result rows `i < rows` and the `np` values `k` of each,
+/// `out[i * np + k] = scale * sum_s sum_{t < terms} a[s.0 + t * a_term + i * a_row] *
+/// b[s.1 + t * np + k]` over the segments `s` (pairs of start offsets into `a` and `b`).
+pub(super) struct GradBlock<'a> {
+    /// Broadcast operand (the output gradient of one plane).
+    pub a: &'a [f32],
+    /// Distance in `a` between result rows.
+    pub a_row: usize,
+    /// Distance in `a` between consecutive terms of a segment.
+    pub a_term: usize,
+    /// Vector operand: padded patch rows of `np` values, consecutive per term.
+    pub b: &'a [f32],
+    /// Padded patch length (the values per result row).
+    pub np: usize,
+    /// `(start in a, start in b)` of each run of `terms` terms.
+    pub segments: &'a [(usize, usize)],
+    pub terms: usize,
+    pub rows: usize,
+    pub scale: f32,
+}
+
+impl GradBlock<'_> {
+    /// Checks every index the kernels touch (the AVX-512 copy uses unchecked pointers).
+    fn check(&self, out: &[f32]) {
+        assert!(self.rows * self.np <= out.len());
+        if self.rows == 0 || self.terms == 0 {
+            return;
+        }
+        for &(sa, sb) in self.segments {
+            assert!(
+                sa + (self.terms - 1) * self.a_term + (self.rows - 1) * self.a_row < self.a.len()
+            );
+            assert!(sb + self.terms * self.np <= self.b.len());
+        }
+    }
+}
+
+/// The definition, one multiply-add at a time: the reference the fast copy is tested against.
+#[cfg(test)]
+pub(super) fn grad_block_portable(k: &GradBlock, out: &mut [f32]) {
+    let np = k.np;
+    for i in 0..k.rows {
+        let acc = &mut out[i * np..(i + 1) * np];
+        acc.fill(0.0);
+        for &(sa, sb) in k.segments {
+            for t in 0..k.terms {
+                let av = k.a[sa + t * k.a_term + i * k.a_row];
+                let bv = &k.b[sb + t * np..sb + (t + 1) * np];
+                for (o, v) in acc.iter_mut().zip(bv) {
+                    *o += av * v;
+                }
+            }
+        }
+        for o in acc.iter_mut() {
+            *o *= k.scale;
+        }
+    }
+}
+
+/// Whether [`grad_block_avx512`] covers this padded patch length (P = 3 and P = 5).
+pub(super) fn avx512_covers(np: usize) -> bool {
+    np == 16 || np == 32
+}
+
+/// The block with AVX-512, in near-equal parts of at most 12 rows.
+///
+/// # Safety
+/// The CPU must support AVX-512F, and `avx512_covers(k.np)` must hold.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn grad_block_avx512(k: &GradBlock, out: &mut [f32]) {
+    k.check(out);
+    let parts = k.rows.div_ceil(12).max(1);
+    let (base, extra) = (k.rows / parts, k.rows % parts);
+    let mut i0 = 0;
+    for p in 0..parts {
+        let r = base + usize::from(p < extra);
+        // SAFETY: `check` covers rows i0..i0 + r of every segment; the caller guarantees the
+        // CPU features and np in {16, 32}.
+        unsafe { x86::part(k, i0, r, out) };
+        i0 += r;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::GradBlock;
+
+    /// `R` result rows from `i0`, each `V` zmm accumulators (np = 16 V), over every term.
+    ///
+    /// # Safety
+    /// AVX-512F, and `k.check` must hold with `k.np == 16 * V`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn rows<const R: usize, const V: usize>(
+        k: &GradBlock,
+        i0: usize,
+        out: &mut [f32],
+    ) {
+        unsafe {
+            let mut acc = [[_mm512_setzero_ps(); V]; R];
+            for &(sa, sb) in k.segments {
+                let mut pa = k.a.as_ptr().add(sa + i0 * k.a_row);
+                let mut pb = k.b.as_ptr().add(sb);
+                for _ in 0..k.terms {
+                    let mut bv = [_mm512_setzero_ps(); V];
+                    for (v, b) in bv.iter_mut().enumerate() {
+                        *b = _mm512_loadu_ps(pb.add(16 * v));
+                    }
+                    for (i, acc) in acc.iter_mut().enumerate() {
+                        let av = _mm512_set1_ps(*pa.add(i * k.a_row));
+                        for (a, b) in acc.iter_mut().zip(&bv) {
+                            *a = _mm512_fmadd_ps(av, *b, *a);
+                        }
+                    }
+                    pa = pa.add(k.a_term);
+                    pb = pb.add(16 * V);
+                }
+            }
+            let scale = _mm512_set1_ps(k.scale);
+            let o = out.as_mut_ptr().add(i0 * 16 * V);
+            for (i, acc) in acc.iter().enumerate() {
+                for (v, a) in acc.iter().enumerate() {
+                    _mm512_storeu_ps(o.add((i * V + v) * 16), _mm512_mul_ps(*a, scale));
+                }
+            }
+        }
+    }
+
+    /// Calls `rows::<R, V>(k, i0, out)` for a run-time `R` in 1..=12 and `V` = np / 16.
+    macro_rules! with_rows {
+        ($v:literal, $r:expr, $k:expr, $i0:expr, $out:expr) => {
+            match $r {
+                1 => rows::<1, $v>($k, $i0, $out),
+                2 => rows::<2, $v>($k, $i0, $out),
+                3 => rows::<3, $v>($k, $i0, $out),
+                4 => rows::<4, $v>($k, $i0, $out),
+                5 => rows::<5, $v>($k, $i0, $out),
+                6 => rows::<6, $v>($k, $i0, $out),
+                7 => rows::<7, $v>($k, $i0, $out),
+                8 => rows::<8, $v>($k, $i0, $out),
+                9 => rows::<9, $v>($k, $i0, $out),
+                10 => rows::<10, $v>($k, $i0, $out),
+                11 => rows::<11, $v>($k, $i0, $out),
+                _ => rows::<12, $v>($k, $i0, $out),
+            }
+        };
+    }
+
+    /// Rows `i0..i0 + r` (r <= 12) of the block.
+    ///
+    /// # Safety
+    /// AVX-512F, `k.check` must hold and `k.np` must be 16 or 32.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn part(k: &GradBlock, i0: usize, r: usize, out: &mut [f32]) {
+        unsafe {
+            if k.np == 32 {
+                with_rows!(2, r, k, i0, out)
+            } else {
+                with_rows!(1, r, k, i0, out)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::samples::pseudo_random;
+
+    /// The AVX-512 copy against the definition: both strides of `a` the patch gradients use,
+    /// several segments, and row counts that split into parts.
+    #[test]
+    fn avx512_copy_matches_the_definition() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if !std::arch::is_x86_feature_detected!("avx512f") {
+                return;
+            }
+            for (np, rows, a_row, a_term) in [
+                (32, 12, 1, 50),
+                (32, 12, 50, 1),
+                (16, 7, 3, 40),
+                (32, 25, 1, 31),
+            ] {
+                let terms = 9;
+                let segments = [(0, 0), (40, 9 * np), (80, 20 * np)];
+                let a = pseudo_random(2000, 3);
+                let b = pseudo_random(40 * np, 4);
+                let k = GradBlock {
+                    a: &a,
+                    a_row,
+                    a_term,
+                    b: &b,
+                    np,
+                    segments: &segments,
+                    terms,
+                    rows,
+                    scale: 0.25,
+                };
+                let mut want = vec![f32::NAN; rows * np];
+                grad_block_portable(&k, &mut want);
+                let mut got = vec![f32::NAN; rows * np];
+                // SAFETY: AVX-512F checked above; np is 16 or 32.
+                unsafe { grad_block_avx512(&k, &mut got) };
+                let worst = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(g, w)| (g - w).abs())
+                    .fold(0.0, f32::max);
+                assert!(worst < 1e-5, "np {np} rows {rows}: {worst}");
+            }
+        }
+    }
+}
