@@ -7,7 +7,9 @@
 //!   with the kernel flipped and its two channel axes swapped;
 //! - weight gradient: per image `dW[co, j] += sum_p dOut[co, p] * X_j[p]` over the output
 //!   positions p, with `X_j` the input shifted by j = (ci, ky, kx) (a per-image im2col in
-//!   cache), summed over images in a fixed order so training stays bit-reproducible;
+//!   cache; for a 1x1 kernel on AVX-512 the input planes are read in place by the wide kernel
+//!   of [`crate::model::simd_wide`]), summed over images in a fixed order so training stays
+//!   bit-reproducible;
 //! - bias gradient: the output gradient summed per channel.
 //!
 //! Checked against an f64 definition for every instruction-set copy (tests below) and against
@@ -16,6 +18,9 @@
 use rayon::prelude::*;
 
 use crate::model::simd::{Block, Isa, LANES, Offsets, block, run_with};
+#[cfg(target_arch = "x86_64")]
+use crate::model::simd_wide::grad_block_avx512;
+use crate::model::simd_wide::{self, GradBlock};
 
 /// Sizes of one valid convolution: `[B, Cin, H, W]` * `[Cout, Cin, K, K]` -> `[B, Cout, Ho, Wo]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,6 +250,124 @@ fn transpose_tiled(
 /// the second trunk convolution (Jp = 512), stay in L2 between the copy and the products.
 const POSITIONS: usize = 256;
 
+/// The weight gradient of one image `x` `[Cin, H, W]` from its output gradient `g`
+/// `[Cout, Ho, Wo]` into `dw` `[Cout, Jp]`, J = Cin*K*K: `dW[co, j] = sum_p g[co, p] X_j[p]`
+/// over chunks of output positions; each chunk's im2col stays in L2 and the chunks accumulate
+/// in position order (the same sums as one pass).
+fn weight_grad_im2col(
+    isa: Isa,
+    x: &[f32],
+    g: &[f32],
+    d: ConvDims,
+    ws: &mut WeightScratch,
+    dw: &mut [f32],
+) {
+    let (k, p) = (d.k, d.ho() * d.wo());
+    let jp = (d.cin * k * k).next_multiple_of(LANES);
+    if ws.cols.is_empty() {
+        // First image of this scratch (rayon's `for_each_init` makes one per split of the
+        // batch): the sizes are fixed for the whole call.
+        ws.grad_t = vec![0.0; p * d.cout];
+        ws.cols = vec![0.0; POSITIONS.min(p) * jp];
+        ws.chunk_offsets = (0..POSITIONS.min(p)).map(|r| r * jp).collect();
+        ws.tail_offsets = (0..p % POSITIONS).map(|r| r * jp).collect();
+    }
+    for (co, plane) in g.chunks_exact(p).enumerate() {
+        for (q, v) in plane.iter().enumerate() {
+            ws.grad_t[q * d.cout + co] = *v;
+        }
+    }
+    for q0 in (0..p).step_by(POSITIONS) {
+        let n = POSITIONS.min(p - q0);
+        let offsets = if n == POSITIONS.min(p) {
+            &ws.chunk_offsets
+        } else {
+            &ws.tail_offsets
+        };
+        let (positions, cols) = (q0..q0 + n, &mut ws.cols[..]);
+        match k {
+            1 => transpose_tiled(x, d.cin, p, positions, cols, jp),
+            3 => im2col::<3>(x, d, positions, cols, jp),
+            5 => im2col::<5>(x, d, positions, cols, jp),
+            _ => im2col_any(x, d, positions, cols, jp),
+        }
+        run_with(isa, |isa| {
+            for chunk in 0..jp / LANES {
+                let b = Block {
+                    a: &ws.grad_t[q0 * d.cout..],
+                    a_stride: d.cout,
+                    rows: d.cout,
+                    b: &ws.cols[chunk * LANES..],
+                    b_offsets: offsets,
+                    lanes: LANES,
+                    stride: jp,
+                    accumulate: q0 > 0,
+                    relu_b: false,
+                };
+                block(isa, &b, &mut dw[chunk * LANES..]);
+            }
+        });
+    }
+}
+
+/// The padded output-channel count with which a 1x1 weight gradient runs on the wide AVX-512
+/// kernel ([`weight_grad_1x1_wide`]), where it applies.
+fn wide_1x1(isa: Isa, d: ConvDims) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx512 && d.k == 1 {
+        let np = d.cout.next_multiple_of(16);
+        return simd_wide::avx512_covers(np).then_some(np);
+    }
+    let _ = (isa, d);
+    None
+}
+
+/// [`weight_grad_im2col`] for a 1x1 kernel on the wide kernel: `dW^T [Cin, Cout] = x [Cin, P]
+/// x g^T [P, Cout]`, the input planes read in place (12 at a time) instead of transposed into
+/// position-major rows; only the small `g^T` (`[P, np]`, Cout padded to `np`) is copied.
+/// Requires [`wide_1x1`] to have given `np`.
+fn weight_grad_1x1_wide(
+    x: &[f32],
+    g: &[f32],
+    d: ConvDims,
+    np: usize,
+    ws: &mut WeightScratch,
+    dw: &mut [f32],
+) {
+    let p = d.h * d.w;
+    let jp = d.cin.next_multiple_of(LANES);
+    if ws.grad_t.len() != p * np {
+        ws.grad_t = vec![0.0; p * np]; // lanes co >= Cout stay zero
+        ws.cols = vec![0.0; d.cin * np];
+    }
+    for (co, plane) in g.chunks_exact(p).enumerate() {
+        for (q, v) in plane.iter().enumerate() {
+            ws.grad_t[q * np + co] = *v;
+        }
+    }
+    let product = GradBlock {
+        a: x,
+        a_row: p,
+        a_term: 1,
+        b: &ws.grad_t,
+        np,
+        segments: &[(0, 0)],
+        terms: p,
+        rows: d.cin,
+        scale: 1.0,
+    };
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `wide_1x1` gave np, so the CPU has AVX-512F and the kernel covers np.
+    unsafe {
+        grad_block_avx512(&product, &mut ws.cols)
+    };
+    for (ci, row) in ws.cols.chunks_exact(np).enumerate() {
+        for (co, v) in row[..d.cout].iter().enumerate() {
+            dw[co * jp + ci] = *v;
+        }
+    }
+}
+
 /// Gradients of the convolution: x `[B, Cin, H, W]`, weight `[Cout, Cin, K, K]`, `grad` =
 /// dL/d(out) `[B, Cout, Ho, Wo]` -> (dL/dx `[B, Cin, H, W]` when `need_dx`, dL/dweight
 /// `[Cout, Cin, K, K]`, dL/dbias `[Cout]`).
@@ -294,51 +417,10 @@ pub fn conv_backward(
                 dx: Option<&mut [f32]>| {
         let x = &x[i * per_in..(i + 1) * per_in];
         let g = &grad[i * per_out..(i + 1) * per_out];
-        if ws.cols.is_empty() {
-            // First image of this scratch (rayon's `for_each_init` makes one per split of the
-            // batch): the sizes are fixed for the whole call.
-            ws.grad_t = vec![0.0; p * d.cout];
-            ws.cols = vec![0.0; POSITIONS.min(p) * jp];
-            ws.chunk_offsets = (0..POSITIONS.min(p)).map(|r| r * jp).collect();
-            ws.tail_offsets = (0..p % POSITIONS).map(|r| r * jp).collect();
-        }
-        for (co, plane) in g.chunks_exact(p).enumerate() {
-            for (q, v) in plane.iter().enumerate() {
-                ws.grad_t[q * d.cout + co] = *v;
-            }
-        }
-        // The weight gradient over chunks of output positions: each chunk's im2col stays in
-        // L2 and the chunks accumulate in position order (the same sums as one pass).
-        for q0 in (0..p).step_by(POSITIONS) {
-            let n = POSITIONS.min(p - q0);
-            let offsets = if n == POSITIONS.min(p) {
-                &ws.chunk_offsets
-            } else {
-                &ws.tail_offsets
-            };
-            let (positions, cols) = (q0..q0 + n, &mut ws.cols[..]);
-            match k {
-                1 => transpose_tiled(x, d.cin, p, positions, cols, jp),
-                3 => im2col::<3>(x, d, positions, cols, jp),
-                5 => im2col::<5>(x, d, positions, cols, jp),
-                _ => im2col_any(x, d, positions, cols, jp),
-            }
-            run_with(isa, |isa| {
-                for chunk in 0..jp / LANES {
-                    let b = Block {
-                        a: &ws.grad_t[q0 * d.cout..],
-                        a_stride: d.cout,
-                        rows: d.cout,
-                        b: &ws.cols[chunk * LANES..],
-                        b_offsets: offsets,
-                        lanes: LANES,
-                        stride: jp,
-                        accumulate: q0 > 0,
-                        relu_b: false,
-                    };
-                    block(isa, &b, &mut dw[chunk * LANES..]);
-                }
-            });
+        if let Some(np) = wide_1x1(isa, d) {
+            weight_grad_1x1_wide(x, g, d, np, ws, dw);
+        } else {
+            weight_grad_im2col(isa, x, g, d, ws, dw);
         }
         if let Some(dx) = dx {
             run_with(isa, |isa| flipped.image(isa, g, (ho, wo, k - 1), ds, dx));
@@ -425,6 +507,15 @@ mod tests {
                 k: 1,
                 h: 17,
                 w: 16,
+            },
+            // 1x1 with the head's 25 output channels (the wide kernel's 32-value rows).
+            ConvDims {
+                batch: 2,
+                cin: 14,
+                cout: 25,
+                k: 1,
+                h: 5,
+                w: 7,
             },
             // An even kernel: the im2col for any side.
             ConvDims {

@@ -21,10 +21,10 @@
 use rayon::prelude::*;
 
 use super::direct::XcorrGeometry;
-#[cfg(target_arch = "x86_64")]
-use super::grad_kernel::grad_block_avx512;
-use super::grad_kernel::{self, GradBlock};
 use crate::model::simd::Isa;
+#[cfg(target_arch = "x86_64")]
+use crate::model::simd_wide::grad_block_avx512;
+use crate::model::simd_wide::{self, GradBlock};
 
 /// Patch rows are padded to a multiple of this many values (one AVX register of f32).
 const LANES: usize = 8;
@@ -44,10 +44,11 @@ struct Scratch {
     dxn: Vec<f32>,
     /// Gradient w.r.t. the normalised patches of Y, `[H*W, NP]`.
     dyn_: Vec<f32>,
-    /// One patch's input gradient in step 3, `[NP]`.
-    patch: Vec<f32>,
-    /// Zero-bordered copy of the plane being normalised, `[H + P-1, W + P-1]`.
+    /// Zero-bordered copy of the plane being normalised, or of the map gradient being
+    /// scattered onto.
     pad: Vec<f32>,
+    /// One chunk's patch values while normalising, `[N][CHUNK]`.
+    vals: Vec<[f32; CHUNK]>,
     /// The segments of one [`GradBlock`].
     segments: Vec<(usize, usize)>,
 }
@@ -67,46 +68,71 @@ impl Scratch {
         for v in [&mut self.xs, &mut self.ys] {
             v.resize(hw, (0.0, 0.0));
         }
-        self.patch.resize(np, 0.0);
     }
 }
 
+/// Positions normalised together in [`normalize_plane`] (one AVX-512 vector).
+const CHUNK: usize = 16;
+
 /// Normalised patches of one `[H, W]` plane into `out` (`[H*W, NP]`, padding left at zero)
 /// and `(sigma, s)` per position into `stats` (`[H*W]`). Each patch is read from a
-/// zero-bordered copy of the plane (`pad`, scratch), so no value needs a bounds test; the sums
-/// run in patch order (the same values as the forward's).
+/// zero-bordered copy of the plane (`pad`, scratch), CHUNK positions of a row at a time, so
+/// the sums run as vectors across positions (in patch order per position: the forward's
+/// values) and no value needs a bounds test. `vals` (`[N]`, scratch) holds one chunk's patch
+/// values.
+#[inline(always)]
 fn normalize_plane(
     plane: &[f32],
     (h, w, np): (usize, usize, usize),
     geo: &XcorrGeometry,
     var_floor: f32,
-    pad: &mut Vec<f32>,
+    (pad, vals): (&mut Vec<f32>, &mut Vec<[f32; CHUNK]>),
     (out, stats): (&mut [f32], &mut [(f32, f32)]),
 ) {
     let p = geo.patch;
     let n = p * p;
-    let pw = w + p - 1;
+    let pw = w.next_multiple_of(CHUNK) + p - 1;
     pad.clear();
     pad.resize((h + p - 1) * pw, 0.0);
     for y in 0..h {
         pad[(y + p / 2) * pw + p / 2..][..w].copy_from_slice(&plane[y * w..(y + 1) * w]);
     }
+    vals.resize(n, [0.0; CHUNK]);
     for y in 0..h {
-        for x in 0..w {
-            let pos = y * w + x;
-            let row = &mut out[pos * np..pos * np + n];
-            for (dy, dst) in row.chunks_exact_mut(p).enumerate() {
-                dst.copy_from_slice(&pad[(y + dy) * pw + x..][..p]);
+        for x0 in (0..w).step_by(CHUNK) {
+            for (k, v) in vals.iter_mut().enumerate() {
+                v.copy_from_slice(&pad[(y + k / p) * pw + x0 + k % p..][..CHUNK]);
             }
-            let mean = row.iter().sum::<f32>() / n as f32;
-            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / (n - 1) as f32;
-            let s = (var + var_floor).sqrt();
-            let sigma = s + geo.eps;
-            let inv = 1.0 / sigma;
-            for v in row.iter_mut() {
-                *v = (*v - mean) * inv;
+            let mut mean = [0.0f32; CHUNK];
+            for v in vals.iter() {
+                for (m, v) in mean.iter_mut().zip(v) {
+                    *m += v;
+                }
             }
-            stats[pos] = (sigma, s);
+            let mut var = [0.0f32; CHUNK];
+            for (m, q) in mean.iter_mut().zip(&mut var) {
+                *m /= n as f32;
+                *q = 0.0;
+            }
+            for v in vals.iter() {
+                for ((q, v), m) in var.iter_mut().zip(v).zip(&mean) {
+                    *q += (v - m) * (v - m);
+                }
+            }
+            let mut inv = [0.0f32; CHUNK];
+            let lanes = CHUNK.min(w - x0);
+            for (l, (q, i)) in var.iter().zip(&mut inv).enumerate().take(lanes) {
+                let s = (q / (n - 1) as f32 + var_floor).sqrt();
+                let sigma = s + geo.eps;
+                *i = 1.0 / sigma;
+                stats[y * w + x0 + l] = (sigma, s);
+            }
+            let rows = &mut out[(y * w + x0) * np..(y * w + x0 + lanes) * np];
+            for (l, row) in rows.chunks_exact_mut(np).enumerate() {
+                for (o, v) in row[..n].iter_mut().zip(vals.iter()) {
+                    *o = (v[l] - mean[l]) * inv[l];
+                }
+            }
         }
     }
 }
@@ -251,7 +277,7 @@ fn patch_gradients_avx2(
 /// [`patch_gradients`] as products of [`GradBlock`]s run by the AVX-512 micro-kernel.
 ///
 /// # Safety
-/// The CPU must support AVX-512F, and `grad_kernel::avx512_covers(np)` must hold.
+/// The CPU must support AVX-512F, and `simd_wide::avx512_covers(np)` must hold.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn patch_gradients_avx512(
@@ -322,7 +348,7 @@ fn patch_gradients_with(
     match isa {
         // SAFETY: `Isa::available` only offers AVX-512 on CPUs with it; np is checked.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 if grad_kernel::avx512_covers(dims.2) => unsafe {
+        Isa::Avx512 if simd_wide::avx512_covers(dims.2) => unsafe {
             patch_gradients_avx512(g, dims, geo, s)
         },
         // SAFETY: the CPU supports AVX2 and FMA (checked in the guard).
@@ -337,52 +363,50 @@ fn patch_gradients_with(
 
 /// Step 3: patch gradients `dn` (`[H*W, NP]`) of normalised patches `xn` with statistics
 /// `stats` through the normalisation, scatter-added onto the map gradient `out` (`[H, W]`).
-/// The padding lanes of `dn` and `xn` are zero, so the sums run over whole padded rows.
-/// `d` (`[NP]`) is scratch for one patch's input gradient.
+/// The padding lanes of `dn` and `xn` are zero, so the sums run over whole padded rows. Each
+/// patch's input gradient overwrites its row of `dn`, and is added onto a zero-bordered map
+/// (`pad`, scratch) with no clipping; the border is dropped at the end (zero padding of the
+/// forward). The additions run in position order, as a clipped scatter would.
+#[inline(always)]
 fn scatter_plane(
-    dn: &[f32],
+    dn: &mut [f32],
     xn: &[f32],
     stats: &[(f32, f32)],
     (h, w, np): (usize, usize, usize),
     geo: &XcorrGeometry,
-    d: &mut [f32],
+    pad: &mut Vec<f32>,
     out: &mut [f32],
 ) {
     let p = geo.patch;
     let n = p * p;
-    let r = p / 2;
-    out.fill(0.0);
-    for y in 0..h {
-        for x in 0..w {
-            let pos = y * w + x;
-            let g = &dn[pos * np..(pos + 1) * np];
-            let v = &xn[pos * np..(pos + 1) * np];
-            let (sigma, sd) = stats[pos];
-            let (gsum, gv) = sum_and_dot(g, v);
-            let gbar = gsum / n as f32;
-            let inv = 1.0 / sigma;
-            // s >= sqrt(VAR_FLOOR) > 0 for the op; a flat patch has v = 0 and so gv = 0.
-            let coef = if sd > 0.0 {
-                gv / ((n - 1) as f32 * sd)
-            } else {
-                0.0
-            };
-            for ((dk, gk), vk) in d.iter_mut().zip(g).zip(v) {
-                *dk = (gk - gbar) * inv - coef * vk;
-            }
-            // Patch row `dy` covers map row `y + dy - r`, columns `x - r ..= x + r` (clipped).
-            let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(w));
-            let k_off = x0 + r - x;
-            for dy in 0..p {
-                let Some(row) = (y + dy).checked_sub(r).filter(|row| *row < h) else {
-                    continue;
-                };
-                let src = &d[dy * p + k_off..dy * p + k_off + (x1 - x0)];
-                for (o, dv) in out[row * w + x0..row * w + x1].iter_mut().zip(src) {
-                    *o += dv;
-                }
+    let pw = w + p - 1;
+    pad.clear();
+    pad.resize((h + p - 1) * pw, 0.0);
+    for (pos, (g, v)) in dn.chunks_exact_mut(np).zip(xn.chunks_exact(np)).enumerate() {
+        let (sigma, sd) = stats[pos];
+        let (gsum, gv) = sum_and_dot(g, v);
+        let gbar = gsum / n as f32;
+        let inv = 1.0 / sigma;
+        // s >= sqrt(VAR_FLOOR) > 0 for the op; a flat patch has v = 0 and so gv = 0.
+        let coef = if sd > 0.0 {
+            gv / ((n - 1) as f32 * sd)
+        } else {
+            0.0
+        };
+        for (gk, vk) in g[..n].iter_mut().zip(v) {
+            *gk = (*gk - gbar) * inv - coef * vk;
+        }
+        // Patch row `dy` covers bordered map row `y + dy`, columns `x ..= x + P-1`.
+        let at = (pos / w) * pw + pos % w;
+        for (dy, src) in g[..n].chunks_exact(p).enumerate() {
+            for (o, d) in pad[at + dy * pw..][..p].iter_mut().zip(src) {
+                *o += d;
             }
         }
+    }
+    let r = p / 2;
+    for (y, row) in out.chunks_exact_mut(w).enumerate() {
+        row.copy_from_slice(&pad[(y + r) * pw + r..][..w]);
     }
 }
 
@@ -399,6 +423,75 @@ fn sum_and_dot(a: &[f32], b: &[f32]) -> (f32, f32) {
         }
     }
     (sum.iter().sum(), dot.iter().sum())
+}
+
+/// One (b, c) plane: x, y `[H, W]`, `g` its `[D*W, H, W]` slice of the output gradient ->
+/// `(dx, dy)` `[H, W]` each. Inlined into a copy compiled for each instruction set
+/// ([`plane_backward_with`]), so that the plain loops of the normalisation and the scatter are
+/// vectorised for it.
+#[inline(always)]
+fn plane_backward(
+    isa: Isa,
+    (x, y): (&[f32], &[f32]),
+    g: &[f32],
+    sizes: (usize, usize, usize),
+    (geo, var_floor): (&XcorrGeometry, f32),
+    s: &mut Scratch,
+    (dx, dy): (&mut [f32], &mut [f32]),
+) {
+    let bufs = (&mut s.pad, &mut s.vals);
+    normalize_plane(x, sizes, geo, var_floor, bufs, (&mut s.xn, &mut s.xs));
+    let bufs = (&mut s.pad, &mut s.vals);
+    normalize_plane(y, sizes, geo, var_floor, bufs, (&mut s.yn, &mut s.ys));
+    patch_gradients_with(isa, g, sizes, geo, s);
+    scatter_plane(&mut s.dxn, &s.xn, &s.xs, sizes, geo, &mut s.pad, dx);
+    scatter_plane(&mut s.dyn_, &s.yn, &s.ys, sizes, geo, &mut s.pad, dy);
+}
+
+/// [`plane_backward`] in the copy compiled for `isa`.
+#[allow(clippy::too_many_arguments)]
+fn plane_backward_with(
+    isa: Isa,
+    planes: (&[f32], &[f32]),
+    g: &[f32],
+    sizes: (usize, usize, usize),
+    geo: (&XcorrGeometry, f32),
+    s: &mut Scratch,
+    out: (&mut [f32], &mut [f32]),
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        fn avx512(
+            planes: (&[f32], &[f32]),
+            g: &[f32],
+            sizes: (usize, usize, usize),
+            geo: (&XcorrGeometry, f32),
+            s: &mut Scratch,
+            out: (&mut [f32], &mut [f32]),
+        ) {
+            plane_backward(Isa::Avx512, planes, g, sizes, geo, s, out)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2(
+            planes: (&[f32], &[f32]),
+            g: &[f32],
+            sizes: (usize, usize, usize),
+            geo: (&XcorrGeometry, f32),
+            s: &mut Scratch,
+            out: (&mut [f32], &mut [f32]),
+        ) {
+            plane_backward(Isa::Avx2, planes, g, sizes, geo, s, out)
+        }
+        match isa {
+            // SAFETY: `Isa::available` only offers these on CPUs with the features.
+            Isa::Avx512 => return unsafe { avx512(planes, g, sizes, geo, s, out) },
+            // SAFETY: as above.
+            Isa::Avx2 => return unsafe { avx2(planes, g, sizes, geo, s, out) },
+            Isa::Portable => {}
+        }
+    }
+    plane_backward(Isa::Portable, planes, g, sizes, geo, s, out)
 }
 
 /// Gradients of the layer on host data: x, y `[B, C, H, W]` flattened, `grad` the gradient of
@@ -441,15 +534,10 @@ pub fn xcorr_cpu_backward_with(
         .enumerate()
         .for_each_init(Scratch::default, |s, (i, (dx_plane, dy_plane))| {
             s.reset(hw, np);
-            let (xp, yp) = (&x[i * hw..(i + 1) * hw], &y[i * hw..(i + 1) * hw]);
-            let (xn, xs) = (&mut s.xn[..], &mut s.xs[..]);
-            normalize_plane(xp, sizes, geo, var_floor, &mut s.pad, (xn, xs));
-            let (yn, ys) = (&mut s.yn[..], &mut s.ys[..]);
-            normalize_plane(yp, sizes, geo, var_floor, &mut s.pad, (yn, ys));
+            let planes = (&x[i * hw..(i + 1) * hw], &y[i * hw..(i + 1) * hw]);
             let g = &grad[i * per_plane..(i + 1) * per_plane];
-            patch_gradients_with(isa, g, sizes, geo, s);
-            scatter_plane(&s.dxn, &s.xn, &s.xs, sizes, geo, &mut s.patch, dx_plane);
-            scatter_plane(&s.dyn_, &s.yn, &s.ys, sizes, geo, &mut s.patch, dy_plane);
+            let out = (dx_plane, dy_plane);
+            plane_backward_with(isa, planes, g, sizes, (geo, var_floor), s, out);
         });
     (dx, dy)
 }

@@ -18,7 +18,6 @@ pub mod cube;
 pub mod direct;
 mod flex_ops;
 pub mod fused;
-mod grad_kernel;
 pub mod op;
 mod pages;
 pub mod reference;

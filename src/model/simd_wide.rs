@@ -1,28 +1,32 @@
-//! The register-blocked micro-kernel of the correlation backward's patch gradients
-//! ([`super::cpu_backward`], step 2), with its portable reference beside it.
+//! A register-blocked micro-kernel for products whose result rows are 16 or 32 values wide
+//! (one or two AVX-512 vectors), with its portable definition beside it:
+//! `out[i, 0..np] = scale * sum_t a[i, t] * b[t, 0..np]`, `a` read at two strides.
 //!
-//! Both patch gradients are small matrix products. For one output row of X,
-//! `dXn[row] [W, NP] = G_row [W, D*W] x Yn[band rows] [D*W, NP]`, and for one row r of Y,
-//! `dYn[r] [W, NP] = sum_dy G_dy,r [W, W] x Xn[r + D/2 - dy] [W, NP]`: each term broadcasts one
-//! gradient value per result row and multiplies a whole padded patch row of the other image.
-//! [`GradBlock`] states that product in one form for both. The AVX-512 copy keeps up to 12
-//! result rows x NP = 16 or 32 values in 12-24 zmm accumulators across every term (two vector
-//! loads and one broadcast per row per term), where the scalar-broadcast axpy loop it replaces
-//! reloaded a patch row for every multiply-add.
+//! It serves two products that [`super::simd`]'s 16-lane kernel fits badly:
+//! - the correlation backward's patch gradients ([`super::xcorr::cpu_backward`]): for one row
+//!   of X, `dXn[row] [W, NP] = G_row [W, D*W] x Yn[band rows] [D*W, NP]`, and for one row r of
+//!   Y, `dYn[r] [W, NP] = sum_dy G_dy,r [W, W] x Xn[r + D/2 - dy] [W, NP]`, with NP = 32 (or 16)
+//!   the padded patch length;
+//! - the 1x1 convolution's weight gradient ([`super::conv::host`]): per image
+//!   `dW^T [Cin, Cout] = X [Cin, P] x dOut^T [P, Cout]`, Cout padded to 32, read straight from
+//!   the input planes with no transposed copy of them.
+//!
+//! The AVX-512 copy keeps up to 12 result rows x np values in 12-24 zmm accumulators across
+//! every term: per term one or two vector loads of `b` and one broadcast of `a` per row.
 
-/// One block of patch gradients: for result rows `i < rows` and the `np` values `k` of each,
+/// One block of the product: for result rows `i < rows` and the `np` values `k` of each,
 /// `out[i * np + k] = scale * sum_s sum_{t < terms} a[s.0 + t * a_term + i * a_row] *
 /// b[s.1 + t * np + k]` over the segments `s` (pairs of start offsets into `a` and `b`).
-pub(super) struct GradBlock<'a> {
-    /// Broadcast operand (the output gradient of one plane).
+pub(crate) struct GradBlock<'a> {
+    /// Broadcast operand.
     pub a: &'a [f32],
     /// Distance in `a` between result rows.
     pub a_row: usize,
     /// Distance in `a` between consecutive terms of a segment.
     pub a_term: usize,
-    /// Vector operand: padded patch rows of `np` values, consecutive per term.
+    /// Vector operand: rows of `np` values, consecutive per term.
     pub b: &'a [f32],
-    /// Padded patch length (the values per result row).
+    /// Values per result row.
     pub np: usize,
     /// `(start in a, start in b)` of each run of `terms` terms.
     pub segments: &'a [(usize, usize)],
@@ -49,7 +53,7 @@ impl GradBlock<'_> {
 
 /// The definition, one multiply-add at a time: the reference the fast copy is tested against.
 #[cfg(test)]
-pub(super) fn grad_block_portable(k: &GradBlock, out: &mut [f32]) {
+pub(crate) fn grad_block_portable(k: &GradBlock, out: &mut [f32]) {
     let np = k.np;
     for i in 0..k.rows {
         let acc = &mut out[i * np..(i + 1) * np];
@@ -69,8 +73,8 @@ pub(super) fn grad_block_portable(k: &GradBlock, out: &mut [f32]) {
     }
 }
 
-/// Whether [`grad_block_avx512`] covers this padded patch length (P = 3 and P = 5).
-pub(super) fn avx512_covers(np: usize) -> bool {
+/// Whether [`grad_block_avx512`] covers rows of `np` values.
+pub(crate) fn avx512_covers(np: usize) -> bool {
     np == 16 || np == 32
 }
 
@@ -80,7 +84,7 @@ pub(super) fn avx512_covers(np: usize) -> bool {
 /// The CPU must support AVX-512F, and `avx512_covers(k.np)` must hold.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn grad_block_avx512(k: &GradBlock, out: &mut [f32]) {
+pub(crate) unsafe fn grad_block_avx512(k: &GradBlock, out: &mut [f32]) {
     k.check(out);
     let parts = k.rows.div_ceil(12).max(1);
     let (base, extra) = (k.rows / parts, k.rows % parts);
@@ -105,13 +109,13 @@ mod x86 {
     /// # Safety
     /// AVX-512F, and `k.check` must hold with `k.np == 16 * V`.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn rows<const R: usize, const V: usize>(
-        k: &GradBlock,
-        i0: usize,
-        out: &mut [f32],
-    ) {
+    unsafe fn rows<const R: usize, const V: usize>(k: &GradBlock, i0: usize, out: &mut [f32]) {
         unsafe {
             let mut acc = [[_mm512_setzero_ps(); V]; R];
+            // Row offsets in `a`, computed once: the term loop then has no multiplication
+            // (whose overflow check in dev builds would keep the row loop from unrolling and
+            // the accumulators in registers).
+            let rows: [usize; R] = std::array::from_fn(|i| i * k.a_row);
             for &(sa, sb) in k.segments {
                 let mut pa = k.a.as_ptr().add(sa + i0 * k.a_row);
                 let mut pb = k.b.as_ptr().add(sb);
@@ -120,8 +124,8 @@ mod x86 {
                     for (v, b) in bv.iter_mut().enumerate() {
                         *b = _mm512_loadu_ps(pb.add(16 * v));
                     }
-                    for (i, acc) in acc.iter_mut().enumerate() {
-                        let av = _mm512_set1_ps(*pa.add(i * k.a_row));
+                    for (acc, row) in acc.iter_mut().zip(&rows) {
+                        let av = _mm512_set1_ps(*pa.add(*row));
                         for (a, b) in acc.iter_mut().zip(&bv) {
                             *a = _mm512_fmadd_ps(av, *b, *a);
                         }
@@ -165,7 +169,7 @@ mod x86 {
     /// # Safety
     /// AVX-512F, `k.check` must hold and `k.np` must be 16 or 32.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn part(k: &GradBlock, i0: usize, r: usize, out: &mut [f32]) {
+    pub(crate) unsafe fn part(k: &GradBlock, i0: usize, r: usize, out: &mut [f32]) {
         unsafe {
             if k.np == 32 {
                 with_rows!(2, r, k, i0, out)
