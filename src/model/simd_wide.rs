@@ -51,9 +51,10 @@ impl GradBlock<'_> {
     }
 }
 
-/// The definition, one multiply-add at a time: the reference the fast copy is tested against.
-#[cfg(test)]
+/// The definition, one multiply-add at a time: the reference the fast copy is tested against,
+/// and the copy for CPUs without AVX-512.
 pub(crate) fn grad_block_portable(k: &GradBlock, out: &mut [f32]) {
+    k.check(out);
     let np = k.np;
     for i in 0..k.rows {
         let acc = &mut out[i * np..(i + 1) * np];

@@ -27,11 +27,11 @@ use crate::model::simd_wide::grad_block_avx512;
 use crate::model::simd_wide::{self, GradBlock};
 
 /// Patch rows are padded to a multiple of this many values (one AVX register of f32).
-const LANES: usize = 8;
+pub(super) const LANES: usize = 8;
 
 /// Per-plane scratch buffers, reused across the planes one rayon worker handles.
 #[derive(Default)]
-struct Scratch {
+pub(super) struct Scratch {
     /// Normalised patches of X, `[H*W, NP]` (zero beyond N).
     xn: Vec<f32>,
     /// Normalised patches of Y, `[H*W, NP]`.
@@ -58,7 +58,7 @@ impl Scratch {
     /// (re)sized: the patch padding of `xn` / `yn` is never written and stays zero, and every
     /// other value is written for each plane before it is read (the generic patch-gradient
     /// kernel, which accumulates, clears its own output).
-    fn reset(&mut self, hw: usize, np: usize) {
+    pub(super) fn reset(&mut self, hw: usize, np: usize) {
         for v in [&mut self.xn, &mut self.yn, &mut self.dxn, &mut self.dyn_] {
             if v.len() != hw * np {
                 v.clear();
@@ -450,7 +450,7 @@ fn plane_backward(
 
 /// [`plane_backward`] in the copy compiled for `isa`.
 #[allow(clippy::too_many_arguments)]
-fn plane_backward_with(
+pub(super) fn plane_backward_with(
     isa: Isa,
     planes: (&[f32], &[f32]),
     g: &[f32],

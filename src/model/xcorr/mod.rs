@@ -18,6 +18,7 @@ pub mod cube;
 pub mod direct;
 mod flex_ops;
 pub mod fused;
+pub mod fused_backward;
 pub mod op;
 mod pages;
 pub mod reference;
