@@ -26,6 +26,7 @@ use super::conv::conv_valid;
 use super::pool::max_pool2;
 use super::trunk_cpu::trunk_features;
 use super::xcorr::fused::xcorr_conv1x1;
+use super::xcorr::head_op::xcorr_head_op;
 use super::xcorr::{XcorrGeometry, xcorr};
 
 /// Weights and bias of one convolution: weight `[out, in, k, k]`, bias `[out]`.
@@ -237,15 +238,19 @@ impl XCorrNet {
     }
 
     /// The head's first stage straight from two feature maps: `relu(conv1x1(relu(xcorr)))`,
-    /// `[B, 25, 37, 12]` x2 -> `[B, 25, 37, 12]`. On a plain flex device (inference) one fused
-    /// host pass that never materialises the correlation volume; elsewhere (autodiff, GPU)
-    /// the correlation op and the convolution.
+    /// `[B, 25, 37, 12]` x2 -> `[B, 25, 37, 12]`. On the CPU the correlation volume is never
+    /// materialised: inference (plain flex) runs one fused host pass, training (autodiff over
+    /// flex) the fused op with its fused backward; elsewhere (GPU, or the reference forced)
+    /// the correlation op, the ReLU and the convolution op.
     pub fn head_conv1_from_features(&self, fa: Tensor<4>, fb: Tensor<4>) -> Tensor<4> {
-        let params = (self.head_conv1.weight.val(), self.head_conv1.bias.val());
-        match xcorr_conv1x1(fa.clone(), fb.clone(), params, &self.geometry) {
-            Some(conv1) => relu(conv1),
-            None => relu(apply_conv(&self.head_conv1, relu(self.correlate(fa, fb)))),
+        let params = || (self.head_conv1.weight.val(), self.head_conv1.bias.val());
+        if let Some(conv1) = xcorr_conv1x1(fa.clone(), fb.clone(), params(), &self.geometry) {
+            return relu(conv1); // [B, 25, 37, 12]
         }
+        if let Some(conv1) = xcorr_head_op(fa.clone(), fb.clone(), params(), &self.geometry) {
+            return relu(conv1); // [B, 25, 37, 12]
+        }
+        relu(apply_conv(&self.head_conv1, relu(self.correlate(fa, fb))))
     }
 
     /// The rest of the head from its first stage's map `[B, 25, 37, 12]`.

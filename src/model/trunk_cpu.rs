@@ -107,10 +107,14 @@ pub fn trunk_cpu(
             let x = &images[i * c * h * w..(i + 1) * c * h * w];
             s.mid.resize(conv1.cout * h1 * w1, 0.0);
             let [s1, s2] = &mut s.layers;
-            run_with(isa, |isa| {
-                conv_relu_pool(isa, &l1, x, (h, w), s1, &mut s.mid);
-                conv_relu_pool(isa, &l2, &s.mid, (h1, w1), s2, out);
-            });
+            run_with(
+                isa,
+                #[inline(always)]
+                |isa| {
+                    conv_relu_pool(isa, &l1, x, (h, w), s1, &mut s.mid);
+                    conv_relu_pool(isa, &l2, &s.mid, (h1, w1), s2, out);
+                },
+            );
         });
     (out, [h2, w2])
 }

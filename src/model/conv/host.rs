@@ -158,7 +158,11 @@ pub fn conv_forward(isa: Isa, x: &[f32], weight: &[f32], bias: &[f32], d: ConvDi
         .enumerate()
         .for_each_init(DirectScratch::default, |s, (i, out)| {
             let x = &x[i * per_in..(i + 1) * per_in];
-            run_with(isa, |isa| conv.image(isa, x, (d.h, d.w, 0), s, out));
+            run_with(
+                isa,
+                #[inline(always)]
+                |isa| conv.image(isa, x, (d.h, d.w, 0), s, out),
+            );
         });
     out
 }
@@ -291,22 +295,26 @@ fn weight_grad_im2col(
             5 => im2col::<5>(x, d, positions, cols, jp),
             _ => im2col_any(x, d, positions, cols, jp),
         }
-        run_with(isa, |isa| {
-            for chunk in 0..jp / LANES {
-                let b = Block {
-                    a: &ws.grad_t[q0 * d.cout..],
-                    a_stride: d.cout,
-                    rows: d.cout,
-                    b: &ws.cols[chunk * LANES..],
-                    b_offsets: offsets,
-                    lanes: LANES,
-                    stride: jp,
-                    accumulate: q0 > 0,
-                    relu_b: false,
-                };
-                block(isa, &b, &mut dw[chunk * LANES..]);
-            }
-        });
+        run_with(
+            isa,
+            #[inline(always)]
+            |isa| {
+                for chunk in 0..jp / LANES {
+                    let b = Block {
+                        a: &ws.grad_t[q0 * d.cout..],
+                        a_stride: d.cout,
+                        rows: d.cout,
+                        b: &ws.cols[chunk * LANES..],
+                        b_offsets: offsets,
+                        lanes: LANES,
+                        stride: jp,
+                        accumulate: q0 > 0,
+                        relu_b: false,
+                    };
+                    block(isa, &b, &mut dw[chunk * LANES..]);
+                }
+            },
+        );
     }
 }
 
@@ -423,7 +431,11 @@ pub fn conv_backward(
             weight_grad_im2col(isa, x, g, d, ws, dw);
         }
         if let Some(dx) = dx {
-            run_with(isa, |isa| flipped.image(isa, g, (ho, wo, k - 1), ds, dx));
+            run_with(
+                isa,
+                #[inline(always)]
+                |isa| flipped.image(isa, g, (ho, wo, k - 1), ds, dx),
+            );
         }
     };
     if need_dx {

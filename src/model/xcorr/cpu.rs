@@ -188,9 +188,11 @@ pub fn xcorr_cpu_with(
         .enumerate()
         .for_each_init(Scratch::default, |s, (i, chunk)| {
             let planes = (&x[i * hw..(i + 1) * hw], &y[i * hw..(i + 1) * hw]);
-            run_with(isa, |isa| {
-                plane_impl(isa, planes, (h, w, hw), geo, var_floor, s, chunk)
-            });
+            run_with(
+                isa,
+                #[inline(always)]
+                |isa| plane_impl(isa, planes, (h, w, hw), geo, var_floor, s, chunk),
+            );
         });
     out
 }

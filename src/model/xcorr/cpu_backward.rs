@@ -21,7 +21,7 @@
 use rayon::prelude::*;
 
 use super::direct::XcorrGeometry;
-use crate::model::simd::Isa;
+use crate::model::simd::{Isa, run_with};
 #[cfg(target_arch = "x86_64")]
 use crate::model::simd_wide::grad_block_avx512;
 use crate::model::simd_wide::{self, GradBlock};
@@ -426,9 +426,7 @@ fn sum_and_dot(a: &[f32], b: &[f32]) -> (f32, f32) {
 }
 
 /// One (b, c) plane: x, y `[H, W]`, `g` its `[D*W, H, W]` slice of the output gradient ->
-/// `(dx, dy)` `[H, W]` each. Inlined into a copy compiled for each instruction set
-/// ([`plane_backward_with`]), so that the plain loops of the normalisation and the scatter are
-/// vectorised for it.
+/// `(dx, dy)` `[H, W]` each.
 #[inline(always)]
 fn plane_backward(
     isa: Isa,
@@ -448,8 +446,8 @@ fn plane_backward(
     scatter_plane(&mut s.dyn_, &s.yn, &s.ys, sizes, geo, &mut s.pad, dy);
 }
 
-/// [`plane_backward`] in the copy compiled for `isa`.
-#[allow(clippy::too_many_arguments)]
+/// [`plane_backward`] in the copy [`run_with`] compiles for `isa` (inlined there, so that
+/// its plain loops are vectorised for it).
 pub(super) fn plane_backward_with(
     isa: Isa,
     planes: (&[f32], &[f32]),
@@ -459,39 +457,11 @@ pub(super) fn plane_backward_with(
     s: &mut Scratch,
     out: (&mut [f32], &mut [f32]),
 ) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f")]
-        fn avx512(
-            planes: (&[f32], &[f32]),
-            g: &[f32],
-            sizes: (usize, usize, usize),
-            geo: (&XcorrGeometry, f32),
-            s: &mut Scratch,
-            out: (&mut [f32], &mut [f32]),
-        ) {
-            plane_backward(Isa::Avx512, planes, g, sizes, geo, s, out)
-        }
-        #[target_feature(enable = "avx2,fma")]
-        fn avx2(
-            planes: (&[f32], &[f32]),
-            g: &[f32],
-            sizes: (usize, usize, usize),
-            geo: (&XcorrGeometry, f32),
-            s: &mut Scratch,
-            out: (&mut [f32], &mut [f32]),
-        ) {
-            plane_backward(Isa::Avx2, planes, g, sizes, geo, s, out)
-        }
-        match isa {
-            // SAFETY: `Isa::available` only offers these on CPUs with the features.
-            Isa::Avx512 => return unsafe { avx512(planes, g, sizes, geo, s, out) },
-            // SAFETY: as above.
-            Isa::Avx2 => return unsafe { avx2(planes, g, sizes, geo, s, out) },
-            Isa::Portable => {}
-        }
-    }
-    plane_backward(Isa::Portable, planes, g, sizes, geo, s, out)
+    run_with(
+        isa,
+        #[inline(always)]
+        |isa| plane_backward(isa, planes, g, sizes, geo, s, out),
+    )
 }
 
 /// Gradients of the layer on host data: x, y `[B, C, H, W]` flattened, `grad` the gradient of

@@ -60,37 +60,41 @@ pub fn xcorr_conv1x1_cpu(
                 s.acc = vec![0.0; k * hwp];
             }
             s.acc.fill(0.0);
-            run_with(isa, |isa| {
-                for ch in 0..c {
-                    let off = (pair * c + ch) * hw;
-                    let planes = (&x[off..off + hw], &y[off..off + hw]);
-                    // The volume rows this plane writes are the same for every plane, so the
-                    // rows it skips (band rows outside the map) stay zero from the start.
-                    plane_impl(
-                        isa,
-                        planes,
-                        (h, w, hwp),
-                        geo,
-                        var_floor,
-                        &mut s.plane,
-                        &mut s.vol,
-                    );
-                    for chunk in 0..hwp / LANES {
-                        let b = Block {
-                            a: &wt[ch * dw * k..(ch + 1) * dw * k],
-                            a_stride: k,
-                            rows: k,
-                            b: &s.vol[chunk * LANES..],
-                            b_offsets: &offsets,
-                            lanes: LANES,
-                            stride: hwp,
-                            accumulate: true,
-                            relu_b: true,
-                        };
-                        block(isa, &b, &mut s.acc[chunk * LANES..]);
+            run_with(
+                isa,
+                #[inline(always)]
+                |isa| {
+                    for ch in 0..c {
+                        let off = (pair * c + ch) * hw;
+                        let planes = (&x[off..off + hw], &y[off..off + hw]);
+                        // The volume rows this plane writes are the same for every plane, so the
+                        // rows it skips (band rows outside the map) stay zero from the start.
+                        plane_impl(
+                            isa,
+                            planes,
+                            (h, w, hwp),
+                            geo,
+                            var_floor,
+                            &mut s.plane,
+                            &mut s.vol,
+                        );
+                        for chunk in 0..hwp / LANES {
+                            let b = Block {
+                                a: &wt[ch * dw * k..(ch + 1) * dw * k],
+                                a_stride: k,
+                                rows: k,
+                                b: &s.vol[chunk * LANES..],
+                                b_offsets: &offsets,
+                                lanes: LANES,
+                                stride: hwp,
+                                accumulate: true,
+                                relu_b: true,
+                            };
+                            block(isa, &b, &mut s.acc[chunk * LANES..]);
+                        }
                     }
-                }
-            });
+                },
+            );
             for ((o, a), bias) in out
                 .chunks_exact_mut(hw)
                 .zip(s.acc.chunks_exact(hwp))

@@ -99,22 +99,28 @@ pub fn xcorr_conv1x1_backward_cpu(
             for ch in 0..c {
                 let off = (pair * c + ch) * hw;
                 let planes = (&x[off..off + hw], &y[off..off + hw]);
-                run_with(isa, |isa| {
-                    // The volume rows this plane writes are the same for every plane, so the
-                    // rows it skips (band rows outside the map) stay zero from the start.
-                    let sizes = (h, w, hwp);
-                    plane_impl(
-                        isa,
-                        planes,
-                        sizes,
-                        geo,
-                        var_floor,
-                        &mut s.forward,
-                        &mut s.vol,
-                    );
-                    volume_gradient(isa, &weight[ch * dw..], (depth, dw, k), &offsets, s, hw);
-                });
-                mask_and_relu(&mut s.vol, &mut s.dvol, (hw, hwp));
+                // Inlined into the copy `run_with` compiles for `isa`, so that the plain
+                // loops here are vectorised for it.
+                run_with(
+                    isa,
+                    #[inline(always)]
+                    |isa| {
+                        // The volume rows this plane writes are the same for every plane, so the
+                        // rows it skips (band rows outside the map) stay zero from the start.
+                        let sizes = (h, w, hwp);
+                        plane_impl(
+                            isa,
+                            planes,
+                            sizes,
+                            geo,
+                            var_floor,
+                            &mut s.forward,
+                            &mut s.vol,
+                        );
+                        volume_gradient(isa, &weight[ch * dw..], (depth, dw, k), &offsets, s, hw);
+                        mask_and_relu(&mut s.vol, &mut s.dvol, (hw, hwp));
+                    },
+                );
                 weight_gradient(isa, s, (hw, hwp, kp), dw);
                 for (j, row) in s.dw_t.chunks_exact(kp).enumerate() {
                     for (kk, v) in row[..k].iter().enumerate() {
@@ -181,14 +187,15 @@ fn volume_gradient(
 }
 
 /// The ReLU between the correlation and the 1x1 convolution: `dV` (`[D*W, H*W]`) is zeroed
-/// where `V <= 0`, and `V` (`[D*W, HWp]`) is replaced by `relu(V)`.
+/// where `V <= 0`, and `V` (`[D*W, HWp]`) is replaced by `relu(V)`. Branch-free (selects),
+/// so that it vectorises: the signs of correlations are unpredictable.
+#[inline(always)]
 fn mask_and_relu(vol: &mut [f32], dvol: &mut [f32], (hw, hwp): (usize, usize)) {
     for (v, d) in vol.chunks_exact_mut(hwp).zip(dvol.chunks_exact_mut(hw)) {
         for (v, d) in v[..hw].iter_mut().zip(d.iter_mut()) {
-            if *v <= 0.0 {
-                *v = 0.0;
-                *d = 0.0;
-            }
+            let keep = *v > 0.0;
+            *d = if keep { *d } else { 0.0 };
+            *v = if keep { *v } else { 0.0 };
         }
     }
 }

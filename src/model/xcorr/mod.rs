@@ -19,6 +19,7 @@ pub mod direct;
 mod flex_ops;
 pub mod fused;
 pub mod fused_backward;
+pub mod head_op;
 pub mod op;
 mod pages;
 pub mod reference;
