@@ -61,7 +61,7 @@ pub fn xcorr_conv1x1_backward_cpu(
     let hw = h * w;
     let dw = geo.band * w; // depth of one channel's plane
     let depth = c * dw;
-    let k = if depth == 0 { 0 } else { weight.len() / depth };
+    let k = weight.len().checked_div(depth).unwrap_or(0);
     assert_eq!(weight.len(), k * depth, "1x1 weights must be [K, C*D*W]");
     assert_eq!(dz.len(), b * k * hw, "dz must be [B, K, H, W]");
     let hwp = hw.next_multiple_of(LANES);
