@@ -81,7 +81,7 @@ const CHUNK: usize = 16;
 /// values) and no value needs a bounds test. `vals` (`[N]`, scratch) holds one chunk's patch
 /// values.
 #[inline(always)]
-fn normalize_plane(
+fn normalize_plane<const P: usize>(
     plane: &[f32],
     (h, w, np): (usize, usize, usize),
     geo: &XcorrGeometry,
@@ -89,7 +89,7 @@ fn normalize_plane(
     (pad, vals): (&mut Vec<f32>, &mut Vec<[f32; CHUNK]>),
     (out, stats): (&mut [f32], &mut [(f32, f32)]),
 ) {
-    let p = geo.patch;
+    let p = patch_side::<P>(geo);
     let n = p * p;
     let pw = w.next_multiple_of(CHUNK) + p - 1;
     pad.clear();
@@ -101,7 +101,8 @@ fn normalize_plane(
     for y in 0..h {
         for x0 in (0..w).step_by(CHUNK) {
             for (k, v) in vals.iter_mut().enumerate() {
-                v.copy_from_slice(&pad[(y + k / p) * pw + x0 + k % p..][..CHUNK]);
+                let (dy, dx) = (k / p, k % p);
+                v.copy_from_slice(&pad[(y + dy) * pw + x0 + dx..][..CHUNK]);
             }
             let mut mean = [0.0f32; CHUNK];
             for v in vals.iter() {
@@ -119,18 +120,26 @@ fn normalize_plane(
                     *q += (v - m) * (v - m);
                 }
             }
-            let mut inv = [0.0f32; CHUNK];
-            let lanes = CHUNK.min(w - x0);
-            for (l, (q, i)) in var.iter().zip(&mut inv).enumerate().take(lanes) {
-                let s = (q / (n - 1) as f32 + var_floor).sqrt();
-                let sigma = s + geo.eps;
-                *i = 1.0 / sigma;
-                stats[y * w + x0 + l] = (sigma, s);
+            // Whole vectors (sqrt and division of 16 lanes at once), then the stats stored.
+            let (mut sd, mut sigma, mut inv) = ([0.0f32; CHUNK], [0.0f32; CHUNK], [0.0f32; CHUNK]);
+            for l in 0..CHUNK {
+                sd[l] = (var[l] / (n - 1) as f32 + var_floor).sqrt();
+                sigma[l] = sd[l] + geo.eps;
+                inv[l] = 1.0 / sigma[l];
             }
+            let lanes = CHUNK.min(w - x0);
+            for (l, st) in stats[y * w + x0..][..lanes].iter_mut().enumerate() {
+                *st = (sigma[l], sd[l]);
+            }
+            // Each position's row straight from the bordered plane, patch row by patch row.
             let rows = &mut out[(y * w + x0) * np..(y * w + x0 + lanes) * np];
             for (l, row) in rows.chunks_exact_mut(np).enumerate() {
-                for (o, v) in row[..n].iter_mut().zip(vals.iter()) {
-                    *o = (v[l] - mean[l]) * inv[l];
+                let (m, iv) = (mean[l], inv[l]);
+                for (dy, dst) in row[..n].chunks_exact_mut(p).enumerate() {
+                    let src = &pad[(y + dy) * pw + x0 + l..][..p];
+                    for (o, v) in dst.iter_mut().zip(src) {
+                        *o = (v - m) * iv;
+                    }
                 }
             }
         }
@@ -368,7 +377,7 @@ fn patch_gradients_with(
 /// (`pad`, scratch) with no clipping; the border is dropped at the end (zero padding of the
 /// forward). The additions run in position order, as a clipped scatter would.
 #[inline(always)]
-fn scatter_plane(
+fn scatter_plane<const P: usize>(
     dn: &mut [f32],
     xn: &[f32],
     stats: &[(f32, f32)],
@@ -377,7 +386,7 @@ fn scatter_plane(
     pad: &mut Vec<f32>,
     out: &mut [f32],
 ) {
-    let p = geo.patch;
+    let p = patch_side::<P>(geo);
     let n = p * p;
     let pw = w + p - 1;
     pad.clear();
@@ -437,13 +446,39 @@ fn plane_backward(
     s: &mut Scratch,
     (dx, dy): (&mut [f32], &mut [f32]),
 ) {
+    match geo.patch {
+        3 => plane_backward_p::<3>(isa, (x, y), g, sizes, (geo, var_floor), s, (dx, dy)),
+        5 => plane_backward_p::<5>(isa, (x, y), g, sizes, (geo, var_floor), s, (dx, dy)),
+        7 => plane_backward_p::<7>(isa, (x, y), g, sizes, (geo, var_floor), s, (dx, dy)),
+        _ => plane_backward_p::<0>(isa, (x, y), g, sizes, (geo, var_floor), s, (dx, dy)),
+    }
+}
+
+/// The patch side: `P` when it is given at compile time (so the loops over a patch row unroll),
+/// else (`P` = 0) the geometry's.
+#[inline(always)]
+fn patch_side<const P: usize>(geo: &XcorrGeometry) -> usize {
+    if P == 0 { geo.patch } else { P }
+}
+
+/// [`plane_backward`] for a patch side `P` known at compile time (0: any side).
+#[inline(always)]
+fn plane_backward_p<const P: usize>(
+    isa: Isa,
+    (x, y): (&[f32], &[f32]),
+    g: &[f32],
+    sizes: (usize, usize, usize),
+    (geo, var_floor): (&XcorrGeometry, f32),
+    s: &mut Scratch,
+    (dx, dy): (&mut [f32], &mut [f32]),
+) {
     let bufs = (&mut s.pad, &mut s.vals);
-    normalize_plane(x, sizes, geo, var_floor, bufs, (&mut s.xn, &mut s.xs));
+    normalize_plane::<P>(x, sizes, geo, var_floor, bufs, (&mut s.xn, &mut s.xs));
     let bufs = (&mut s.pad, &mut s.vals);
-    normalize_plane(y, sizes, geo, var_floor, bufs, (&mut s.yn, &mut s.ys));
+    normalize_plane::<P>(y, sizes, geo, var_floor, bufs, (&mut s.yn, &mut s.ys));
     patch_gradients_with(isa, g, sizes, geo, s);
-    scatter_plane(&mut s.dxn, &s.xn, &s.xs, sizes, geo, &mut s.pad, dx);
-    scatter_plane(&mut s.dyn_, &s.yn, &s.ys, sizes, geo, &mut s.pad, dy);
+    scatter_plane::<P>(&mut s.dxn, &s.xn, &s.xs, sizes, geo, &mut s.pad, dx);
+    scatter_plane::<P>(&mut s.dyn_, &s.yn, &s.ys, sizes, geo, &mut s.pad, dy);
 }
 
 /// [`plane_backward`] in the copy [`run_with`] compiles for `isa` (inlined there, so that
