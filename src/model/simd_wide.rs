@@ -131,8 +131,8 @@ mod x86 {
                             *a = _mm512_fmadd_ps(av, *b, *a);
                         }
                     }
-                    pa = pa.add(k.a_term);
-                    pb = pb.add(16 * V);
+                    pa = pa.wrapping_add(k.a_term); // past the end after the last term
+                    pb = pb.wrapping_add(16 * V);
                 }
             }
             let scale = _mm512_set1_ps(k.scale);
