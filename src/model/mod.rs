@@ -12,7 +12,7 @@ pub mod network;
 pub mod pool;
 pub mod samples;
 pub mod simd;
-pub(crate) mod simd_wide;
+pub mod simd_wide;
 pub mod trace;
 pub mod trunk_cpu;
 pub mod xcorr;
