@@ -1,5 +1,6 @@
 //! Deterministic pseudo-random values in [-1, 1] (xorshift), for the host kernels' unit tests
-//! and the criterion benches: the same `(len, seed)` gives the same values everywhere.
+//! and the criterion benches: the same `(len, seed)` gives the same values everywhere; and the
+//! largest difference of two results, which those tests compare.
 
 /// `len` values in [-1, 1] from `seed`.
 #[doc(hidden)]
@@ -30,4 +31,13 @@ pub fn pseudo_random_with_flat_runs(
         }
     }
     v
+}
+
+/// The largest absolute difference between two equally long results (0 for empty ones).
+#[doc(hidden)]
+pub fn worst_abs_diff(got: &[f32], want: &[f32]) -> f32 {
+    got.iter()
+        .zip(want)
+        .map(|(g, w)| (g - w).abs())
+        .fold(0.0, f32::max)
 }

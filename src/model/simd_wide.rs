@@ -184,7 +184,7 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::samples::pseudo_random;
+    use crate::model::samples::{pseudo_random, worst_abs_diff};
 
     /// The AVX-512 copy against the definition: both strides of `a` the patch gradients use,
     /// several segments, and row counts that split into parts.
@@ -221,11 +221,7 @@ mod tests {
                 let mut got = vec![f32::NAN; rows * np];
                 // SAFETY: AVX-512F checked above; np is 16 or 32.
                 unsafe { grad_block_avx512(&k, &mut got) };
-                let worst = got
-                    .iter()
-                    .zip(&want)
-                    .map(|(g, w)| (g - w).abs())
-                    .fold(0.0, f32::max);
+                let worst = worst_abs_diff(&got, &want);
                 assert!(worst < 1e-5, "np {np} rows {rows}: {worst}");
             }
         }

@@ -550,7 +550,7 @@ pub fn xcorr_cpu_backward_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::samples::pseudo_random_with_flat_runs;
+    use crate::model::samples::{pseudo_random_with_flat_runs, worst_abs_diff};
 
     /// Every copy of the kernels this CPU runs gives the portable copy's gradients: the
     /// network's width 12 (one block of rows), widths that split into parts or fill one
@@ -580,11 +580,7 @@ mod tests {
                 let (got_x, got_y) = run(isa);
                 for (got, want, which) in [(&got_x, &want_x, "dx"), (&got_y, &want_y, "dy")] {
                     let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-                    let worst = got
-                        .iter()
-                        .zip(want)
-                        .map(|(g, w)| (g - w).abs())
-                        .fold(0.0, f32::max);
+                    let worst = worst_abs_diff(got, want);
                     assert!(
                         worst <= 1e-5 * scale.max(1.0),
                         "{isa:?} {dims:?} P{patch} D{band} {which}: {worst} (scale {scale})"

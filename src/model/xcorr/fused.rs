@@ -108,6 +108,24 @@ pub fn xcorr_conv1x1_cpu(
     out
 }
 
+/// Whether x `dims`, y, a 1x1 convolution's weight `[K, C*D*W, 1, 1]` and bias `[K]` make the
+/// fused layer: y like x, a 1x1 kernel reading the whole volume, odd patch (2+ values) and band.
+pub(super) fn head_shapes_fit(
+    dims: [usize; 4],
+    (y, weight, bias): ([usize; 4], [usize; 4], [usize; 1]),
+    geo: &XcorrGeometry,
+) -> bool {
+    let [k, depth, kh, kw] = weight;
+    y == dims
+        && kh == 1
+        && kw == 1
+        && depth == geo.depth(dims[1], dims[3])
+        && bias == [k]
+        && geo.patch % 2 == 1
+        && geo.band % 2 == 1
+        && geo.patch > 1
+}
+
 /// The fused pass on tensors: features x, y `[B, C, H, W]`, the 1x1 convolution's `weight`
 /// `[K, C*D*W, 1, 1]` and `bias` `[K]` -> `[B, K, H, W]` (before the head's ReLU). `None`
 /// where it does not apply: anything but a plain (non-autodiff) flex device, the reference
@@ -123,16 +141,8 @@ pub fn xcorr_conv1x1(
         return None;
     }
     let dims = x.dims();
-    let [k, depth, kh, kw] = weight.dims();
-    let ok = y.dims() == dims
-        && kh == 1
-        && kw == 1
-        && depth == dims[1] * geo.band * dims[3]
-        && bias.dims() == [k]
-        && geo.patch % 2 == 1
-        && geo.band % 2 == 1
-        && geo.patch > 1;
-    if !ok {
+    let k = weight.dims()[0];
+    if !head_shapes_fit(dims, (y.dims(), weight.dims(), bias.dims()), geo) {
         return None;
     }
     let xv = x.try_into_vec_as::<f32>().ok()?;
@@ -147,10 +157,31 @@ pub fn xcorr_conv1x1(
     )) // [B, K, H, W]
 }
 
+/// Inputs of the fused layer's unit tests (here and in `fused_backward`): feature maps x, y
+/// `[B, C, H, W]` with flat runs, and 1x1 weights `[K, C*D*W]` scaled to keep sums moderate.
+#[cfg(test)]
+pub(super) fn test_inputs(
+    dims: [usize; 4],
+    geo: &XcorrGeometry,
+    k: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    use crate::model::samples::{pseudo_random, pseudo_random_with_flat_runs};
+    let len = dims.iter().product();
+    let depth = geo.depth(dims[1], dims[3]);
+    (
+        pseudo_random_with_flat_runs(len, 1, (29, 4)),
+        pseudo_random_with_flat_runs(len, 2, (29, 4)),
+        pseudo_random(k * depth, 3)
+            .iter()
+            .map(|v| v * 0.1)
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::samples::{pseudo_random as values, pseudo_random_with_flat_runs};
+    use crate::model::samples::pseudo_random as values;
     use crate::model::xcorr::direct::xcorr_direct;
 
     #[test]
@@ -166,13 +197,8 @@ mod tests {
                 ..XcorrGeometry::default()
             };
             let [b, c, h, w] = dims;
-            let len = b * c * h * w;
-            let (x, y) = (
-                pseudo_random_with_flat_runs(len, 1, (29, 4)),
-                pseudo_random_with_flat_runs(len, 2, (29, 4)),
-            );
+            let (x, y, weight) = test_inputs(dims, &geo, k);
             let depth = c * band * w;
-            let weight: Vec<f32> = values(k * depth, 3).iter().map(|v| v * 0.1).collect();
             let bias = values(k, 4);
             // Definition: the f64 correlation, ReLU, then the 1x1 convolution in f64.
             let vol = xcorr_direct(&x, &y, dims, &geo);

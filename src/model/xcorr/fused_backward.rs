@@ -227,9 +227,10 @@ fn weight_gradient(isa: Isa, s: &mut PairScratch, (hw, hwp, kp): (usize, usize, 
 mod tests {
     use super::*;
     use crate::model::conv::host::{ConvDims, conv_backward};
-    use crate::model::samples::{pseudo_random as values, pseudo_random_with_flat_runs};
+    use crate::model::samples::{pseudo_random as values, worst_abs_diff};
     use crate::model::xcorr::cpu::xcorr_cpu_with;
     use crate::model::xcorr::cpu_backward::xcorr_cpu_backward_with;
+    use crate::model::xcorr::fused::test_inputs;
 
     /// The fused gradients against the unfused layers' host kernels run one after the other:
     /// the correlation, the ReLU and its mask, the 1x1 convolution's backward, the
@@ -247,13 +248,8 @@ mod tests {
                 ..XcorrGeometry::default()
             };
             let [b, c, h, w] = dims;
-            let len = b * c * h * w;
-            let (x, y) = (
-                pseudo_random_with_flat_runs(len, 1, (29, 4)),
-                pseudo_random_with_flat_runs(len, 2, (29, 4)),
-            );
+            let (x, y, weight) = test_inputs(dims, &geo, k);
             let depth = c * band * w;
-            let weight: Vec<f32> = values(k * depth, 3).iter().map(|v| v * 0.1).collect();
             let dz = values(b * k * h * w, 5);
             let floor = 1e-12;
             for isa in Isa::available() {
@@ -286,11 +282,7 @@ mod tests {
                 ] {
                     assert_eq!(got.len(), want.len(), "{what}");
                     let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-                    let worst = got
-                        .iter()
-                        .zip(want)
-                        .map(|(g, w)| (g - w).abs())
-                        .fold(0.0, f32::max);
+                    let worst = worst_abs_diff(got, want);
                     assert!(
                         worst <= 2e-5 * scale,
                         "{isa:?} {dims:?} P{patch} D{band} K{k} {what}: {worst} (scale {scale})"

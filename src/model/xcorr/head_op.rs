@@ -20,7 +20,7 @@ use burn::backend::{AutodiffBackend, Backend, Flex, backend_extension};
 use burn::tensor::Tensor;
 
 use super::direct::XcorrGeometry;
-use super::fused::xcorr_conv1x1_cpu;
+use super::fused::{head_shapes_fit, xcorr_conv1x1_cpu};
 use super::fused_backward::xcorr_conv1x1_backward_cpu;
 use super::reference::VAR_FLOOR;
 use super::{XcorrPath, path_for};
@@ -212,19 +212,12 @@ pub fn xcorr_head_op(
 ) -> Option<Tensor<4>> {
     let device = x.device();
     let dims = x.dims();
-    let [k, depth, kh, kw] = weight.dims();
+    let [k, depth, _, _] = weight.dims();
     let ok = path_for(&device) == XcorrPath::Cpu
         && y.device() == device
         && weight.device() == device
         && bias.device() == device
-        && y.dims() == dims
-        && kh == 1
-        && kw == 1
-        && depth == geo.depth(dims[1], dims[3])
-        && bias.dims() == [k]
-        && geo.patch % 2 == 1
-        && geo.band % 2 == 1
-        && geo.patch > 1;
+        && head_shapes_fit(dims, (y.dims(), weight.dims(), bias.dims()), geo);
     if !ok {
         return None;
     }
