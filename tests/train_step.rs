@@ -67,8 +67,8 @@ fn both_steps(device: &Device) -> (Outcome, Outcome) {
     let ad = device.clone().autodiff();
     let config = TrainConfig::default();
     let (pairs, reuse, same) = inputs(&ad);
-    let lp = to_vec(logits(&net(&ad), pairs, &ad).inner());
-    let lr_ = to_vec(logits(&net(&ad), reuse, &ad).inner());
+    let lp = to_vec(logits(&net(&ad), pairs).inner());
+    let lr_ = to_vec(logits(&net(&ad), reuse).inner());
     let (pairs, reuse, _) = inputs(&ad);
     let (a, _) = train_step(
         net(&ad),

@@ -17,7 +17,7 @@
 use burn::module::{Module, Param};
 use burn::tensor::activation::{relu, softmax};
 use burn::tensor::module::linear;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -27,7 +27,7 @@ use super::pool::max_pool2;
 use super::trunk_cpu::trunk_features;
 use super::xcorr::fused::xcorr_conv1x1;
 use super::xcorr::head_op::xcorr_head_op;
-use super::xcorr::{XcorrGeometry, xcorr};
+use super::xcorr::{XcorrGeometry, XcorrPath, path_for, xcorr};
 
 /// Weights and bias of one convolution: weight `[out, in, k, k]`, bias `[out]`.
 #[derive(Module, Debug)]
@@ -247,10 +247,36 @@ impl XCorrNet {
         if let Some(conv1) = xcorr_conv1x1(fa.clone(), fb.clone(), params(), &self.geometry) {
             return relu(conv1); // [B, 25, 37, 12]
         }
-        if let Some(conv1) = xcorr_head_op(fa.clone(), fb.clone(), params(), &self.geometry) {
-            return relu(conv1); // [B, 25, 37, 12]
+        if path_for(&fa.device()) == XcorrPath::Cpu && fa.dims() == fb.dims() {
+            // The training op takes one feature batch and index pairs: pair i is (i, B + i).
+            let b = fa.dims()[0];
+            let pairs: Vec<(usize, usize)> = (0..b).map(|i| (i, b + i)).collect();
+            let features = Tensor::cat(vec![fa.clone(), fb.clone()], 0); // [2B, 25, 37, 12]
+            if let Some(conv1) = xcorr_head_op(features, &pairs, params(), &self.geometry) {
+                return relu(conv1); // [B, 25, 37, 12]
+            }
         }
         relu(apply_conv(&self.head_conv1, relu(self.correlate(fa, fb))))
+    }
+
+    /// The head's first stage for pairs of images of one feature batch (image-reuse
+    /// training): `features` `[N, 25, 37, 12]`, pair p = (a, b) correlating image a with image
+    /// b -> `[P, 25, 37, 12]`. On the CPU the fused op normalises each image once for all its
+    /// pairs; elsewhere the pairs' features are gathered and go through
+    /// [`XCorrNet::head_conv1_from_features`].
+    pub fn head_conv1_indexed(&self, features: Tensor<4>, pairs: &[(usize, usize)]) -> Tensor<4> {
+        let params = (self.head_conv1.weight.val(), self.head_conv1.bias.val());
+        if let Some(conv1) = xcorr_head_op(features.clone(), pairs, params, &self.geometry) {
+            return relu(conv1); // [P, 25, 37, 12]
+        }
+        let device = features.device();
+        let index = |side: fn(&(usize, usize)) -> usize| {
+            let v: Vec<i64> = pairs.iter().map(|p| side(p) as i64).collect();
+            Tensor::<1, Int>::from_data(TensorData::new(v, [pairs.len()]), &device) // [P]
+        };
+        let fa = features.clone().select(0, index(|p| p.0)); // [P, 25, 37, 12]
+        let fb = features.select(0, index(|p| p.1)); // [P, 25, 37, 12]
+        self.head_conv1_from_features(fa, fb)
     }
 
     /// The rest of the head from its first stage's map `[B, 25, 37, 12]`.
@@ -288,6 +314,13 @@ impl XCorrNet {
     /// Logits for pairs of precomputed trunk features: `[B, 25, 37, 12]` x2 -> `[B, 2]`.
     pub fn forward_features(&self, fa: Tensor<4>, fb: Tensor<4>) -> Tensor<2> {
         let conv1 = self.head_conv1_from_features(fa, fb); // [B, 25, 37, 12]
+        self.head_after_conv1(conv1).logits
+    }
+
+    /// Logits for pairs of images of one feature batch: `features` `[N, 25, 37, 12]`, pairs
+    /// `(a, b)` of indices into it -> `[P, 2]`.
+    pub fn forward_indexed(&self, features: Tensor<4>, pairs: &[(usize, usize)]) -> Tensor<2> {
+        let conv1 = self.head_conv1_indexed(features, pairs); // [P, 25, 37, 12]
         self.head_after_conv1(conv1).logits
     }
 }

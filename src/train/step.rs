@@ -14,7 +14,7 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use super::config::TrainConfig;
 use super::run::TrainError;
@@ -68,19 +68,13 @@ pub struct StepStats {
 }
 
 /// Logits `[P, 2]` of a step's pairs.
-pub fn logits(net: &XCorrNet, input: StepInput, device: &Device) -> Tensor<2> {
+pub fn logits(net: &XCorrNet, input: StepInput) -> Tensor<2> {
     match input {
         StepInput::Pairs { a, b } => net.forward(a, b),
         StepInput::Reuse { images, ia, ib } => {
             let features = net.features(images); // [N, 25, 37, 12]
-            let index = |v: Vec<usize>| {
-                let n = v.len();
-                let v: Vec<i64> = v.into_iter().map(|i| i as i64).collect();
-                Tensor::<1, Int>::from_data(TensorData::new(v, [n]), device) // [P]
-            };
-            let fa = features.clone().select(0, index(ia)); // [P, 25, 37, 12]
-            let fb = features.select(0, index(ib)); // [P, 25, 37, 12]
-            net.forward_features(fa, fb)
+            let pairs: Vec<(usize, usize)> = ia.into_iter().zip(ib).collect();
+            net.forward_indexed(features, &pairs) // [P, 2]
         }
     }
 }
@@ -130,7 +124,7 @@ pub fn train_step(
             same.len()
         )));
     }
-    let logits = logits(&net, input, device); // [P, 2]
+    let logits = logits(&net, input); // [P, 2]
     let loss = loss(logits.clone(), same, device); // [1]
     let loss_value = host(loss.clone().inner())?
         .first()

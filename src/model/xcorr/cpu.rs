@@ -101,26 +101,83 @@ pub(super) fn plane_impl(
     out: &mut [f32],
 ) {
     let n = geo.patch * geo.patch;
-    let half = geo.band / 2;
-    let chunks = w.div_ceil(LANES);
-    let chunk_len = n * LANES;
+    let len = transposed_len((h, w), geo);
     // Every value of xt and yt is rewritten below.
-    resize_zeroed(&mut s.xt, h * chunks * chunk_len);
-    resize_zeroed(&mut s.yt, h * chunks * chunk_len);
+    resize_zeroed(&mut s.xt, len);
+    resize_zeroed(&mut s.yt, len);
     if s.offsets.len() != n {
         s.offsets = (0..n).map(|k| k * LANES).collect();
     }
-    let x_scale = 1.0 / (n - 1) as f32;
-    normalize_rows(
+    normalize_plane_t(
         isa,
         x,
         (h, w),
         geo,
-        (x_scale, var_floor),
+        (Role::X, var_floor),
         &mut s.pad,
         &mut s.xt,
     );
-    normalize_rows(isa, y, (h, w), geo, (1.0, var_floor), &mut s.pad, &mut s.yt);
+    normalize_plane_t(
+        isa,
+        y,
+        (h, w),
+        geo,
+        (Role::Y, var_floor),
+        &mut s.pad,
+        &mut s.yt,
+    );
+    plane_product(isa, (&s.xt, &s.yt), (h, w, stride), geo, &s.offsets, out);
+}
+
+/// Which side of the correlation a plane's normalised patches are for: X's carry the
+/// `1/(N-1)` of the formula, Y's do not.
+#[derive(Clone, Copy)]
+pub(super) enum Role {
+    X,
+    Y,
+}
+
+/// Length of one plane's transposed normalised patches, `[H, chunks, N, LANES]`.
+pub(super) fn transposed_len((h, w): (usize, usize), geo: &XcorrGeometry) -> usize {
+    h * w.div_ceil(LANES) * geo.patch * geo.patch * LANES
+}
+
+/// The normalised patches of one `[H, W]` plane for `role`, transposed per row into `out`
+/// (`[H, chunks, N, LANES]`, [`transposed_len`] values, all rewritten); `pad` is scratch.
+#[inline(always)]
+pub(super) fn normalize_plane_t(
+    isa: Isa,
+    plane: &[f32],
+    (h, w): (usize, usize),
+    geo: &XcorrGeometry,
+    (role, var_floor): (Role, f32),
+    pad: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    let n = geo.patch * geo.patch;
+    let scale = match role {
+        Role::X => 1.0 / (n - 1) as f32,
+        Role::Y => 1.0,
+    };
+    normalize_rows(isa, plane, (h, w), geo, (scale, var_floor), pad, out);
+}
+
+/// The correlation plane from transposed normalised patches (`xt` of X, `yt` of Y, as
+/// [`normalize_plane_t`] makes them): out `[D*W, H*W]` with rows `stride` apart (`>= H*W`),
+/// zero on entry; `offsets` = `k * LANES` for each patch value k.
+#[inline(always)]
+pub(super) fn plane_product(
+    isa: Isa,
+    (xt, yt): (&[f32], &[f32]),
+    (h, w, stride): (usize, usize, usize),
+    geo: &XcorrGeometry,
+    offsets: &Offsets,
+    out: &mut [f32],
+) {
+    let n = geo.patch * geo.patch;
+    let half = geo.band / 2;
+    let chunks = w.div_ceil(LANES);
+    let chunk_len = n * LANES;
     for row in 0..h {
         for dy in 0..geo.band {
             let r = row as isize + dy as isize - half as isize;
@@ -131,11 +188,11 @@ pub(super) fn plane_impl(
             for yc in 0..chunks {
                 for xc in 0..chunks {
                     let b = Block {
-                        a: &s.yt[(r * chunks + yc) * chunk_len..][..chunk_len],
+                        a: &yt[(r * chunks + yc) * chunk_len..][..chunk_len],
                         a_stride: LANES,
                         rows: LANES.min(w - yc * LANES),
-                        b: &s.xt[(row * chunks + xc) * chunk_len..][..chunk_len],
-                        b_offsets: &s.offsets,
+                        b: &xt[(row * chunks + xc) * chunk_len..][..chunk_len],
+                        b_offsets: offsets,
                         lanes: LANES.min(w - xc * LANES),
                         stride,
                         accumulate: false,

@@ -146,6 +146,16 @@ fn normalize_plane<const P: usize>(
     }
 }
 
+/// What step 2 reads and writes: the normalised patches of X and Y (`[H*W, NP]` each), their
+/// gradients (`[H*W, NP]` each, overwritten) and scratch for a [`GradBlock`]'s segments.
+pub(super) struct PatchIo<'a> {
+    pub xn: &'a [f32],
+    pub yn: &'a [f32],
+    pub dxn: &'a mut [f32],
+    pub dyn_: &'a mut [f32],
+    pub segments: &'a mut Vec<(usize, usize)>,
+}
+
 /// Step 2: the gradients of the normalised patches of one plane. `g` is the plane's
 /// `[D*W, H, W]` slice of the output gradient. Common padded patch lengths (P = 3, 5, 7) get a
 /// copy with the length known at compile time.
@@ -154,13 +164,13 @@ fn patch_gradients(
     g: &[f32],
     (h, w, np): (usize, usize, usize),
     geo: &XcorrGeometry,
-    s: &mut Scratch,
+    io: &mut PatchIo,
 ) {
     match np {
-        16 => patch_gradients_fixed::<16>(g, (h, w), geo, s),
-        32 => patch_gradients_fixed::<32>(g, (h, w), geo, s),
-        64 => patch_gradients_fixed::<64>(g, (h, w), geo, s),
-        _ => patch_gradients_any(g, (h, w, np), geo, s),
+        16 => patch_gradients_fixed::<16>(g, (h, w), geo, io),
+        32 => patch_gradients_fixed::<32>(g, (h, w), geo, io),
+        64 => patch_gradients_fixed::<64>(g, (h, w), geo, io),
+        _ => patch_gradients_any(g, (h, w, np), geo, io),
     }
 }
 
@@ -179,16 +189,16 @@ fn patch_gradients_fixed<const NP: usize>(
     g: &[f32],
     (h, w): (usize, usize),
     geo: &XcorrGeometry,
-    s: &mut Scratch,
+    io: &mut PatchIo,
 ) {
     let n = geo.patch * geo.patch;
     let half = geo.band / 2;
     let hw = h * w;
     let scale = 1.0 / (n - 1) as f32;
-    let (xn, _) = s.xn.as_chunks::<NP>(); // [H*W][NP]
-    let (yn, _) = s.yn.as_chunks::<NP>(); // [H*W][NP]
-    let (dxn, _) = s.dxn.as_chunks_mut::<NP>(); // [H*W][NP]
-    let (dyn_, _) = s.dyn_.as_chunks_mut::<NP>(); // [H*W][NP]
+    let (xn, _) = io.xn.as_chunks::<NP>(); // [H*W][NP]
+    let (yn, _) = io.yn.as_chunks::<NP>(); // [H*W][NP]
+    let (dxn, _) = io.dxn.as_chunks_mut::<NP>(); // [H*W][NP]
+    let (dyn_, _) = io.dyn_.as_chunks_mut::<NP>(); // [H*W][NP]
     // dXn[row, x, :] = sum_{dy, x'} G[dy*W + x', row, x] * Yn[row + dy - half, x', :]
     for row in 0..h {
         for x in 0..w {
@@ -237,15 +247,15 @@ fn patch_gradients_any(
     g: &[f32],
     (h, w, np): (usize, usize, usize),
     geo: &XcorrGeometry,
-    s: &mut Scratch,
+    io: &mut PatchIo,
 ) {
     let n = geo.patch * geo.patch;
     let half = geo.band / 2;
     let hw = h * w;
     let scale = 1.0 / (n - 1) as f32;
     // Accumulated below (the fixed-length copies store whole rows instead).
-    s.dxn.fill(0.0);
-    s.dyn_.fill(0.0);
+    io.dxn.fill(0.0);
+    io.dyn_.fill(0.0);
     for row in 0..h {
         for dy in 0..geo.band {
             let Some(r) = (row + dy).checked_sub(half).filter(|r| *r < h) else {
@@ -253,18 +263,18 @@ fn patch_gradients_any(
             };
             // dXn[row, x, :] += G[dy*W + x', row, x] * Yn[r, x', :]
             for x in 0..w {
-                let acc = &mut s.dxn[(row * w + x) * np..(row * w + x + 1) * np];
+                let acc = &mut io.dxn[(row * w + x) * np..(row * w + x + 1) * np];
                 for xp in 0..w {
                     let gv = g[(dy * w + xp) * hw + row * w + x] * scale;
-                    axpy(acc, gv, &s.yn[(r * w + xp) * np..(r * w + xp + 1) * np]);
+                    axpy(acc, gv, &io.yn[(r * w + xp) * np..(r * w + xp + 1) * np]);
                 }
             }
             // dYn[r, x', :] += G[dy*W + x', row, x] * Xn[row, x, :]
             for xp in 0..w {
                 let g0 = (dy * w + xp) * hw + row * w;
-                let acc = &mut s.dyn_[(r * w + xp) * np..(r * w + xp + 1) * np];
+                let acc = &mut io.dyn_[(r * w + xp) * np..(r * w + xp + 1) * np];
                 for (x, gv) in g[g0..g0 + w].iter().enumerate() {
-                    let v = &s.xn[(row * w + x) * np..(row * w + x + 1) * np];
+                    let v = &io.xn[(row * w + x) * np..(row * w + x + 1) * np];
                     axpy(acc, gv * scale, v);
                 }
             }
@@ -278,9 +288,9 @@ fn patch_gradients_avx2(
     g: &[f32],
     dims: (usize, usize, usize),
     geo: &XcorrGeometry,
-    s: &mut Scratch,
+    io: &mut PatchIo,
 ) {
-    patch_gradients(g, dims, geo, s)
+    patch_gradients(g, dims, geo, io)
 }
 
 /// [`patch_gradients`] as products of [`GradBlock`]s run by the AVX-512 micro-kernel.
@@ -293,7 +303,7 @@ unsafe fn patch_gradients_avx512(
     g: &[f32],
     (h, w, np): (usize, usize, usize),
     geo: &XcorrGeometry,
-    s: &mut Scratch,
+    io: &mut PatchIo,
 ) {
     let n = geo.patch * geo.patch;
     let half = geo.band / 2;
@@ -304,69 +314,69 @@ unsafe fn patch_gradients_avx512(
         // valid band rows are consecutive, and so are their terms (t = dy*W + x') in G and Yn.
         let dy0 = half.saturating_sub(row);
         let dy1 = geo.band.min(h + half - row);
-        s.segments.clear();
-        s.segments
+        io.segments.clear();
+        io.segments
             .push((dy0 * w * hw + row * w, (row + dy0 - half) * w * np));
         let k = GradBlock {
             a: g,
             a_row: 1,
             a_term: hw,
-            b: &s.yn,
+            b: &io.yn,
             np,
-            segments: &s.segments,
+            segments: &io.segments,
             terms: (dy1 - dy0) * w,
             rows: w,
             scale,
         };
         // SAFETY: the caller guarantees the CPU features and np.
-        unsafe { grad_block_avx512(&k, &mut s.dxn[row * w * np..(row + 1) * w * np]) };
+        unsafe { grad_block_avx512(&k, &mut io.dxn[row * w * np..(row + 1) * w * np]) };
     }
     for r in 0..h {
         // dYn[r, x', :] = sum_{dy, x} G[dy*W + x', row, x] Xn[row, x, :], row = r + half - dy.
-        s.segments.clear();
+        io.segments.clear();
         for dy in 0..geo.band {
             if let Some(row) = (r + half).checked_sub(dy).filter(|row| *row < h) {
-                s.segments.push((dy * w * hw + row * w, row * w * np));
+                io.segments.push((dy * w * hw + row * w, row * w * np));
             }
         }
         let k = GradBlock {
             a: g,
             a_row: hw,
             a_term: 1,
-            b: &s.xn,
+            b: &io.xn,
             np,
-            segments: &s.segments,
+            segments: &io.segments,
             terms: w,
             rows: w,
             scale,
         };
         // SAFETY: as above.
-        unsafe { grad_block_avx512(&k, &mut s.dyn_[r * w * np..(r + 1) * w * np]) };
+        unsafe { grad_block_avx512(&k, &mut io.dyn_[r * w * np..(r + 1) * w * np]) };
     }
 }
 
 /// Step 2 in the copy for `isa`: the AVX-512 micro-kernel where it covers the patch length,
 /// else the axpy loops compiled for AVX2 + FMA or portable.
-fn patch_gradients_with(
+pub(super) fn patch_gradients_with(
     isa: Isa,
     g: &[f32],
     dims: (usize, usize, usize),
     geo: &XcorrGeometry,
-    s: &mut Scratch,
+    io: &mut PatchIo,
 ) {
     match isa {
         // SAFETY: `Isa::available` only offers AVX-512 on CPUs with it; np is checked.
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 if simd_wide::avx512_covers(dims.2) => unsafe {
-            patch_gradients_avx512(g, dims, geo, s)
+            patch_gradients_avx512(g, dims, geo, io)
         },
         // SAFETY: the CPU supports AVX2 and FMA (checked in the guard).
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 | Isa::Avx2
             if std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma") =>
-        unsafe { patch_gradients_avx2(g, dims, geo, s) },
-        _ => patch_gradients(g, dims, geo, s),
+        unsafe { patch_gradients_avx2(g, dims, geo, io) },
+        _ => patch_gradients(g, dims, geo, io),
     }
 }
 
@@ -476,7 +486,14 @@ fn plane_backward_p<const P: usize>(
     normalize_plane::<P>(x, sizes, geo, var_floor, bufs, (&mut s.xn, &mut s.xs));
     let bufs = (&mut s.pad, &mut s.vals);
     normalize_plane::<P>(y, sizes, geo, var_floor, bufs, (&mut s.yn, &mut s.ys));
-    patch_gradients_with(isa, g, sizes, geo, s);
+    let mut io = PatchIo {
+        xn: &s.xn,
+        yn: &s.yn,
+        dxn: &mut s.dxn,
+        dyn_: &mut s.dyn_,
+        segments: &mut s.segments,
+    };
+    patch_gradients_with(isa, g, sizes, geo, &mut io);
     scatter_plane::<P>(&mut s.dxn, &s.xn, &s.xs, sizes, geo, &mut s.pad, dx);
     scatter_plane::<P>(&mut s.dyn_, &s.yn, &s.ys, sizes, geo, &mut s.pad, dy);
 }
@@ -496,6 +513,55 @@ pub(super) fn plane_backward_with(
         isa,
         #[inline(always)]
         |isa| plane_backward(isa, planes, g, sizes, geo, s, out),
+    )
+}
+
+/// Step 1 alone, for callers that share one image's normalised patches between several pairs
+/// ([`super::fused_backward`]): the plane's patches `[H*W, NP]` and `(sigma, s)` per position.
+pub(super) fn normalize_shared(
+    isa: Isa,
+    plane: &[f32],
+    sizes: (usize, usize, usize),
+    (geo, var_floor): (&XcorrGeometry, f32),
+    s: &mut Scratch,
+    out: (&mut [f32], &mut [(f32, f32)]),
+) {
+    let bufs = (&mut s.pad, &mut s.vals);
+    run_with(
+        isa,
+        #[inline(always)]
+        |_| match geo.patch {
+            3 => normalize_plane::<3>(plane, sizes, geo, var_floor, bufs, out),
+            5 => normalize_plane::<5>(plane, sizes, geo, var_floor, bufs, out),
+            7 => normalize_plane::<7>(plane, sizes, geo, var_floor, bufs, out),
+            _ => normalize_plane::<0>(plane, sizes, geo, var_floor, bufs, out),
+        },
+    )
+}
+
+/// Step 3 alone: patch gradients `dn` (summed over every pair an image is in; overwritten)
+/// through the normalisation of patches `xn` with `stats`, onto the map gradient `out` `[H, W]`;
+/// `s` is scratch.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn scatter_shared(
+    isa: Isa,
+    dn: &mut [f32],
+    (xn, stats): (&[f32], &[(f32, f32)]),
+    sizes: (usize, usize, usize),
+    geo: &XcorrGeometry,
+    s: &mut Scratch,
+    out: &mut [f32],
+) {
+    let pad = &mut s.pad;
+    run_with(
+        isa,
+        #[inline(always)]
+        |_| match geo.patch {
+            3 => scatter_plane::<3>(dn, xn, stats, sizes, geo, pad, out),
+            5 => scatter_plane::<5>(dn, xn, stats, sizes, geo, pad, out),
+            7 => scatter_plane::<7>(dn, xn, stats, sizes, geo, pad, out),
+            _ => scatter_plane::<0>(dn, xn, stats, sizes, geo, pad, out),
+        },
     )
 }
 

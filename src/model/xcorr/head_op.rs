@@ -1,7 +1,8 @@
-//! The head's first stage for training, `conv1x1(relu(xcorr(x, y))) + bias`, as one Burn
-//! custom operation with a forward and a backward pass, so that a training step on the CPU
-//! never materialises the correlation volume (384 MB for a 144-pair reuse batch) nor its
-//! gradient, nor the ReLU's copy and mask of it:
+//! The head's first stage for training, `conv1x1(relu(xcorr(f[a], f[b]))) + bias` for pairs
+//! (a, b) of images of one feature batch `f`, as one Burn custom operation with a forward and
+//! a backward pass, so that a training step on the CPU never materialises the correlation
+//! volume (384 MB for a 144-pair reuse batch) nor its gradient, nor the ReLU's copy and mask of
+//! it, and normalises each image's patches once however many pairs it is in:
 //! - `Flex`: forward = the fused host pass of [`super::fused`], backward =
 //!   [`super::fused_backward`];
 //! - `Autodiff<B>`: a recorded backward step calling `B::xcorr_head_backward`.
@@ -18,6 +19,7 @@ use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{AutodiffBackend, Backend, Flex, backend_extension};
 use burn::tensor::Tensor;
+use std::sync::Arc;
 
 use super::direct::XcorrGeometry;
 use super::fused::{head_shapes_fit, xcorr_conv1x1_cpu};
@@ -27,74 +29,81 @@ use super::{XcorrPath, path_for};
 use crate::model::flex_host::{HostValues, dims4, to_flex};
 use crate::model::simd::Isa;
 
+/// The pairs of a [`XcorrHeadOps`] call: `(a, b)` indices into its feature batch, pair p
+/// correlating image a (as X) with image b (as Y).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeadPairs(pub Arc<[(usize, usize)]>);
+
 /// The fused head stage as a backend operation.
 #[backend_extension(Flex, Autodiff)]
 pub trait XcorrHeadOps: Backend {
-    /// x, y `[B, C, H, W]`, weight `[K, C*D*W]`, bias `[K]` -> `[B, K, H, W]`.
+    /// features `[N, C, H, W]`, weight `[K, C*D*W]`, bias `[K]` -> `[P, K, H, W]` for the P
+    /// pairs.
     fn xcorr_head_forward(
-        x: FloatTensor<Self>,
-        y: FloatTensor<Self>,
+        features: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        pairs: HeadPairs,
         geo: XcorrGeometry,
     ) -> FloatTensor<Self>;
 
-    /// Gradients: x, y, weight as above, `grad` = dL/d(out) `[B, K, H, W]` ->
-    /// (dL/dx, dL/dy `[B, C, H, W]`, dL/dweight `[K, C*D*W]`, dL/dbias `[K]`). Not itself
-    /// differentiable.
+    /// Gradients: features, weight as above, `grad` = dL/d(out) `[P, K, H, W]` ->
+    /// (dL/dfeatures `[N, C, H, W]`, summed over each image's pairs; dL/dweight `[K, C*D*W]`;
+    /// dL/dbias `[K]`). Not itself differentiable.
     fn xcorr_head_backward(
-        x: FloatTensor<Self>,
-        y: FloatTensor<Self>,
+        features: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         grad: FloatTensor<Self>,
+        pairs: HeadPairs,
         geo: XcorrGeometry,
-    ) -> (
-        FloatTensor<Self>,
-        FloatTensor<Self>,
-        FloatTensor<Self>,
-        FloatTensor<Self>,
-    );
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 impl XcorrHeadOps for Flex {
     fn xcorr_head_forward(
-        x: FloatTensor<Self>,
-        y: FloatTensor<Self>,
+        features: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        pairs: HeadPairs,
         geo: XcorrGeometry,
     ) -> FloatTensor<Self> {
-        let dims = dims4(&x); // [B, C, H, W]
-        let dtype = x.dtype();
-        let (xv, yv) = (HostValues::new(x), HostValues::new(y));
+        let [_, c, h, w] = dims4(&features); // [N, C, H, W]
+        let dtype = features.dtype();
+        let fv = HostValues::new(features);
         let (wv, bv) = (HostValues::new(weight), HostValues::new(bias));
-        let planes = (xv.values(), yv.values());
+        // The pairs' two sides gathered: [P, C, H, W] each (small beside the volume).
+        let per = c * h * w;
+        let side = |pick: fn(&(usize, usize)) -> usize| -> Vec<f32> {
+            let f = fv.values();
+            pairs
+                .0
+                .iter()
+                .flat_map(|p| &f[pick(p) * per..][..per])
+                .copied()
+                .collect()
+        };
+        let (x, y) = (side(|p| p.0), side(|p| p.1));
+        let dims = [pairs.0.len(), c, h, w];
         let params = (wv.values(), bv.values());
-        let out = xcorr_conv1x1_cpu(Isa::best(), planes, dims, &geo, VAR_FLOOR, params);
-        let [b, _, h, w] = dims;
-        to_flex(out, [b, bv.values().len(), h, w], dtype) // [B, K, H, W]
+        let out = xcorr_conv1x1_cpu(Isa::best(), (&x, &y), dims, &geo, VAR_FLOOR, params);
+        to_flex(out, [pairs.0.len(), bv.values().len(), h, w], dtype) // [P, K, H, W]
     }
 
     fn xcorr_head_backward(
-        x: FloatTensor<Self>,
-        y: FloatTensor<Self>,
+        features: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         grad: FloatTensor<Self>,
+        pairs: HeadPairs,
         geo: XcorrGeometry,
-    ) -> (
-        FloatTensor<Self>,
-        FloatTensor<Self>,
-        FloatTensor<Self>,
-        FloatTensor<Self>,
-    ) {
-        let dims = dims4(&x); // [B, C, H, W]
-        let dtype = x.dtype();
-        let (xv, yv) = (HostValues::new(x), HostValues::new(y));
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let dims = dims4(&features); // [N, C, H, W]
+        let dtype = features.dtype();
+        let fv = HostValues::new(features);
         let (wv, gv) = (HostValues::new(weight), HostValues::new(grad));
-        let (dx, dy, dw, db) = xcorr_conv1x1_backward_cpu(
+        let (df, dw, db) = xcorr_conv1x1_backward_cpu(
             Isa::best(),
-            (xv.values(), yv.values()),
-            dims,
+            (fv.values(), dims),
+            &pairs.0,
             (&geo, VAR_FLOOR),
             wv.values(),
             gv.values(),
@@ -102,36 +111,34 @@ impl XcorrHeadOps for Flex {
         let [_, c, _, w] = dims;
         let k = db.len();
         (
-            to_flex(dx, dims, dtype),                 // [B, C, H, W]
-            to_flex(dy, dims, dtype),                 // [B, C, H, W]
+            to_flex(df, dims, dtype),                 // [N, C, H, W]
             to_flex(dw, [k, geo.depth(c, w)], dtype), // [K, C*D*W]
             to_flex(db, [k], dtype),                  // [K]
         )
     }
 }
 
-/// The backward step: state = the checkpointed x, y and weight, and the geometry.
+/// The backward step: state = the checkpointed features and weight, the pairs, the geometry.
 #[derive(Debug)]
 struct HeadBackward;
 
-impl<B: XcorrHeadOps> Backward<B, 4> for HeadBackward {
-    type State = (NodeId, NodeId, NodeId, XcorrGeometry);
+impl<B: XcorrHeadOps> Backward<B, 3> for HeadBackward {
+    type State = (NodeId, NodeId, HeadPairs, XcorrGeometry);
 
     fn backward(
         self,
-        ops: Ops<Self::State, 4>,
+        ops: Ops<Self::State, 3>,
         grads: &mut Gradients,
         checkpointer: &mut Checkpointer,
     ) {
-        let [node_x, node_y, node_w, node_b] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node); // [B, K, H, W]
-        let (x_state, y_state, w_state, geo) = ops.state;
-        let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state); // [B, C, H, W]
-        let y: FloatTensor<B> = checkpointer.retrieve_node_output(y_state); // [B, C, H, W]
+        let [node_f, node_w, node_b] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node); // [P, K, H, W]
+        let (f_state, w_state, pairs, geo) = ops.state;
+        let f: FloatTensor<B> = checkpointer.retrieve_node_output(f_state); // [N, C, H, W]
         let w: FloatTensor<B> = checkpointer.retrieve_node_output(w_state); // [K, C*D*W]
-        // One pass computes all four; an untracked input's gradient is dropped.
-        let (dx, dy, dw, db) = B::xcorr_head_backward(x, y, w, grad, geo);
-        for (node, g) in [(node_x, dx), (node_y, dy), (node_w, dw), (node_b, db)] {
+        // One pass computes all three; an untracked input's gradient is dropped.
+        let (df, dw, db) = B::xcorr_head_backward(f, w, grad, pairs, geo);
+        for (node, g) in [(node_f, df), (node_w, dw), (node_b, db)] {
             if let Some(node) = node {
                 grads.register::<B>(node.id, g);
             }
@@ -141,93 +148,88 @@ impl<B: XcorrHeadOps> Backward<B, 4> for HeadBackward {
 
 impl<B: XcorrHeadOps, C: CheckpointStrategy> XcorrHeadOps for Autodiff<B, C> {
     fn xcorr_head_forward(
-        x: FloatTensor<Self>,
-        y: FloatTensor<Self>,
+        features: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        pairs: HeadPairs,
         geo: XcorrGeometry,
     ) -> FloatTensor<Self> {
-        let nodes = [x.node(), y.node(), weight.node(), bias.node()];
+        let nodes = [features.node(), weight.node(), bias.node()];
         match HeadBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let y_state = prep.checkpoint(&y);
+                let f_state = prep.checkpoint(&features);
                 let w_state = prep.checkpoint(&weight);
                 let out = B::xcorr_head_forward(
-                    x.into_primitive(),
-                    y.into_primitive(),
+                    features.into_primitive(),
                     weight.into_primitive(),
                     bias.into_primitive(),
+                    pairs.clone(),
                     geo,
                 );
-                prep.finish((x_state, y_state, w_state, geo), out) // [B, K, H, W]
+                prep.finish((f_state, w_state, pairs, geo), out) // [P, K, H, W]
             }
             OpsKind::UnTracked(prep) => prep.finish(B::xcorr_head_forward(
-                x.into_primitive(),
-                y.into_primitive(),
+                features.into_primitive(),
                 weight.into_primitive(),
                 bias.into_primitive(),
+                pairs,
                 geo,
             )),
         }
     }
 
     fn xcorr_head_backward(
-        x: FloatTensor<Self>,
-        y: FloatTensor<Self>,
+        features: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         grad: FloatTensor<Self>,
+        pairs: HeadPairs,
         geo: XcorrGeometry,
-    ) -> (
-        FloatTensor<Self>,
-        FloatTensor<Self>,
-        FloatTensor<Self>,
-        FloatTensor<Self>,
-    ) {
-        let (dx, dy, dw, db) = B::xcorr_head_backward(
-            x.into_primitive(),
-            y.into_primitive(),
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (df, dw, db) = B::xcorr_head_backward(
+            features.into_primitive(),
             weight.into_primitive(),
             grad.into_primitive(),
+            pairs,
             geo,
         );
         (
-            Self::from_inner(dx),
-            Self::from_inner(dy),
+            Self::from_inner(df),
             Self::from_inner(dw),
             Self::from_inner(db),
         )
     }
 }
 
-/// `conv1x1(relu(xcorr(x, y))) + bias` through the op: x, y `[B, C, H, W]`, the 1x1
-/// convolution's `weight` `[K, C*D*W, 1, 1]` and `bias` `[K]` -> `[B, K, H, W]` (before the
-/// head's ReLU), differentiable on autodiff devices. `None` off the CPU path (wgpu, or the
-/// reference forced) and for shapes it does not take; the caller then composes the layers.
+/// `conv1x1(relu(xcorr(f[a], f[b]))) + bias` through the op for each pair (a, b) of
+/// `pairs`: features `f` `[N, C, H, W]`, the 1x1 convolution's `weight` `[K, C*D*W, 1, 1]`
+/// and `bias` `[K]` -> `[P, K, H, W]` (before the head's ReLU), differentiable on autodiff
+/// devices. `None` off the CPU path (wgpu, or the reference forced), for shapes it does not
+/// take, and for an index out of range; the caller then composes the layers.
 pub fn xcorr_head_op(
-    x: Tensor<4>,
-    y: Tensor<4>,
+    features: Tensor<4>,
+    pairs: &[(usize, usize)],
     (weight, bias): (Tensor<4>, Tensor<1>),
     geo: &XcorrGeometry,
 ) -> Option<Tensor<4>> {
-    let device = x.device();
-    let dims = x.dims();
+    let device = features.device();
+    let dims = features.dims();
     let [k, depth, _, _] = weight.dims();
     let ok = path_for(&device) == XcorrPath::Cpu
-        && y.device() == device
         && weight.device() == device
         && bias.device() == device
-        && head_shapes_fit(dims, (y.dims(), weight.dims(), bias.dims()), geo);
+        && !pairs.is_empty()
+        && pairs.iter().all(|&(a, b)| a < dims[0] && b < dims[0])
+        && head_shapes_fit(dims, (dims, weight.dims(), bias.dims()), geo);
     if !ok {
         return None;
     }
     let weight = weight.reshape([k, depth]); // [K, C*D*W]
     let out = burn::backend::Dispatch::xcorr_head_forward(
-        x.into_dispatch(),
-        y.into_dispatch(),
+        features.into_dispatch(),
         weight.into_dispatch(),
         bias.into_dispatch(),
+        HeadPairs(pairs.into()),
         *geo,
     );
-    Some(Tensor::from_dispatch(out)) // [B, K, H, W]
+    Some(Tensor::from_dispatch(out)) // [P, K, H, W]
 }
