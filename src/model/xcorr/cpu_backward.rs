@@ -500,7 +500,7 @@ fn plane_backward_p<const P: usize>(
 
 /// [`plane_backward`] in the copy [`run_with`] compiles for `isa` (inlined there, so that
 /// its plain loops are vectorised for it).
-pub(super) fn plane_backward_with(
+fn plane_backward_with(
     isa: Isa,
     planes: (&[f32], &[f32]),
     g: &[f32],
