@@ -12,6 +12,7 @@
 mod autodiff;
 pub mod host;
 mod ops;
+mod weight_grad;
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, backend_extension};

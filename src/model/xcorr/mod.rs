@@ -22,6 +22,7 @@ pub mod fused_backward;
 pub mod head_op;
 pub mod op;
 mod pages;
+mod patch_grads;
 pub mod reference;
 
 use std::cell::Cell;
