@@ -52,7 +52,9 @@ impl GradBlock<'_> {
 }
 
 /// The definition, one multiply-add at a time: the reference the fast copy is tested against,
-/// and the copy for CPUs without AVX-512.
+/// and the copy for CPUs without AVX-512 (inline, so that it is vectorised for the caller's
+/// instruction set).
+#[inline(always)]
 pub(crate) fn grad_block_portable(k: &GradBlock, out: &mut [f32]) {
     k.check(out);
     let np = k.np;

@@ -279,7 +279,14 @@ fn channel(d: &Shared, z: Sizes, ch: usize, s: &mut ChannelScratch) -> (Vec<f32>
             },
         );
         let dz_t = &d.dz_t[p * z.hw * z.kp..][..z.hw * z.kp];
-        weight_gradient(isa, (&s.vol, dz_t), (z.hw, z.hwp, z.kp), z.dw, &mut s.dw_t);
+        let (vol, dw_t) = (&s.vol, &mut s.dw_t);
+        run_with(
+            isa,
+            #[inline(always)]
+            |isa| {
+                weight_gradient(isa, (vol, dz_t), (z.hw, z.hwp, z.kp), z.dw, dw_t);
+            },
+        );
         for (j, row) in s.dw_t.chunks_exact(z.kp).enumerate() {
             for (kk, v) in row[..z.k].iter().enumerate() {
                 dweight[kk * z.dw + j] += v;
@@ -354,7 +361,10 @@ fn mask_and_relu(vol: &mut [f32], dvol: &mut [f32], (hw, hwp): (usize, usize)) {
     }
 }
 
-/// `dW_c^T [D*W, Kp] = relu(V) [D*W, H*W] x dz^T [H*W, Kp]` into `dw_t`.
+/// `dW_c^T [D*W, Kp] = relu(V) [D*W, H*W] x dz^T [H*W, Kp]` into `dw_t` (inlined into
+/// [`run_with`]'s copies, so that the portable product is vectorised for AVX2 where AVX-512 is
+/// missing).
+#[inline(always)]
 fn weight_gradient(
     isa: Isa,
     (vol, dz_t): (&[f32], &[f32]),
