@@ -14,6 +14,8 @@
 //! The AVX-512 copy keeps up to 12 result rows x np values in 12-24 zmm accumulators across
 //! every term: per term one or two vector loads of `b` and one broadcast of `a` per row.
 
+use super::simd::Isa;
+
 /// One block of the product: for result rows `i < rows` and the `np` values `k` of each,
 /// `out[i * np + k] = scale * sum_s sum_{t < terms} a[s.0 + t * a_term + i * a_row] *
 /// b[s.1 + t * np + k]` over the segments `s` (pairs of start offsets into `a` and `b`).
@@ -73,6 +75,19 @@ pub(crate) fn grad_block_portable(k: &GradBlock, out: &mut [f32]) {
         for o in acc.iter_mut() {
             *o *= k.scale;
         }
+    }
+}
+
+/// The block in the fastest copy for `isa`: AVX-512 where it covers `k.np`, else the
+/// portable definition (vectorised for the caller's instruction set when inlined into a
+/// [`super::simd::run_with`] copy).
+#[inline(always)]
+pub(crate) fn grad_block(isa: Isa, k: &GradBlock, out: &mut [f32]) {
+    match isa {
+        // SAFETY: `Isa::available` only offers AVX-512 on CPUs with it; the width is checked.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if avx512_covers(k.np) => unsafe { grad_block_avx512(k, out) },
+        _ => grad_block_portable(k, out),
     }
 }
 

@@ -108,6 +108,23 @@ pub fn xcorr_conv1x1_cpu(
     out
 }
 
+/// The two sides of index pairs into a feature batch `features` `[N, C, H, W]` (`per` =
+/// C*H*W values an image): `(x, y)`, `[P, C, H, W]` each, x from each pair's first index.
+pub(super) fn gather_sides(
+    features: &[f32],
+    per: usize,
+    pairs: &[(usize, usize)],
+) -> (Vec<f32>, Vec<f32>) {
+    let side = |pick: fn(&(usize, usize)) -> usize| -> Vec<f32> {
+        pairs
+            .iter()
+            .flat_map(|p| &features[pick(p) * per..][..per])
+            .copied()
+            .collect()
+    };
+    (side(|p| p.0), side(|p| p.1))
+}
+
 /// Whether x `dims`, y, a 1x1 convolution's weight `[K, C*D*W, 1, 1]` and bias `[K]` make the
 /// fused layer: y like x, a 1x1 kernel reading the whole volume, odd patch (2+ values) and band.
 pub(super) fn head_shapes_fit(

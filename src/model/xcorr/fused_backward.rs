@@ -26,9 +26,7 @@ use super::cpu::{Role, normalize_plane_t, plane_product, transposed_len};
 use super::cpu_backward::{self, PatchIo, normalize_shared, patch_gradients_with, scatter_shared};
 use super::direct::XcorrGeometry;
 use crate::model::simd::{Block, Isa, LANES, Offsets, block, run_with};
-#[cfg(target_arch = "x86_64")]
-use crate::model::simd_wide::grad_block_avx512;
-use crate::model::simd_wide::{self, GradBlock, grad_block_portable};
+use crate::model::simd_wide::{GradBlock, grad_block};
 
 /// One worker's buffers for one channel of every image, reused across channels.
 #[derive(Default)]
@@ -383,12 +381,7 @@ fn weight_gradient(
         rows: dw,
         scale: 1.0,
     };
-    match isa {
-        // SAFETY: `Isa::available` only offers AVX-512 on CPUs with it; the width is checked.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 if simd_wide::avx512_covers(kp) => unsafe { grad_block_avx512(&product, dw_t) },
-        _ => grad_block_portable(&product, dw_t),
-    }
+    grad_block(isa, &product, dw_t);
 }
 
 #[cfg(test)]
@@ -398,7 +391,7 @@ mod tests {
     use crate::model::samples::{pseudo_random as values, worst_abs_diff};
     use crate::model::xcorr::cpu::xcorr_cpu_with;
     use crate::model::xcorr::cpu_backward::xcorr_cpu_backward_with;
-    use crate::model::xcorr::fused::test_inputs;
+    use crate::model::xcorr::fused::{gather_sides, test_inputs};
 
     /// The fused gradients against the unfused layers' host kernels run one after the other on
     /// the pairs' gathered features: the correlation, the ReLU and its mask, the 1x1
@@ -424,14 +417,7 @@ mod tests {
             // Image 4 is in no pair: its gradient must be zero.
             let (features, _, weight) = test_inputs(dims, &geo, k);
             let p = pairs.len();
-            let gather = |side: fn(&(usize, usize)) -> usize| -> Vec<f32> {
-                pairs
-                    .iter()
-                    .flat_map(|q| &features[side(q) * per..][..per])
-                    .copied()
-                    .collect()
-            };
-            let (x, y) = (gather(|q| q.0), gather(|q| q.1));
+            let (x, y) = gather_sides(&features, per, &pairs);
             let pair_dims = [p, c, h, w];
             let depth = c * band * w;
             let dz = values(p * k * h * w, 5);

@@ -22,7 +22,7 @@ use burn::tensor::Tensor;
 use std::sync::Arc;
 
 use super::direct::XcorrGeometry;
-use super::fused::{head_shapes_fit, xcorr_conv1x1_cpu};
+use super::fused::{gather_sides, head_shapes_fit, xcorr_conv1x1_cpu};
 use super::fused_backward::xcorr_conv1x1_backward_cpu;
 use super::reference::VAR_FLOOR;
 use super::{XcorrPath, path_for};
@@ -72,17 +72,7 @@ impl XcorrHeadOps for Flex {
         let fv = HostValues::new(features);
         let (wv, bv) = (HostValues::new(weight), HostValues::new(bias));
         // The pairs' two sides gathered: [P, C, H, W] each (small beside the volume).
-        let per = c * h * w;
-        let side = |pick: fn(&(usize, usize)) -> usize| -> Vec<f32> {
-            let f = fv.values();
-            pairs
-                .0
-                .iter()
-                .flat_map(|p| &f[pick(p) * per..][..per])
-                .copied()
-                .collect()
-        };
-        let (x, y) = (side(|p| p.0), side(|p| p.1));
+        let (x, y) = gather_sides(fv.values(), c * h * w, &pairs.0);
         let dims = [pairs.0.len(), c, h, w];
         let params = (wv.values(), bv.values());
         let out = xcorr_conv1x1_cpu(Isa::best(), (&x, &y), dims, &geo, VAR_FLOOR, params);
