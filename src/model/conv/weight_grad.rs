@@ -202,11 +202,13 @@ pub(super) fn weight_grad_1x1_wide(
         a_row: p,
         a_term: 1,
         b: &ws.grad_t,
+        b_term: np,
         np,
         segments: &[(0, 0)],
         terms: p,
         rows: d.cin,
         scale: 1.0,
+        accumulate: false,
     };
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `wide_1x1` gave np, so the CPU has AVX-512F and the kernel covers np.

@@ -6,14 +6,13 @@
 //!
 //! Parallel over channels c; each worker owns channel c of every image and the 60 columns of
 //! the 1x1 weights that read it, so every sum runs in a fixed order (bit-reproducible):
-//! 1. every image's plane c is normalised once, in both layouts (the correlation kernel's of
-//!    [`super::cpu`] and the backward's of [`super::cpu_backward`]), however many pairs it is
-//!    in (a reuse batch of 32 images makes 144 pairs);
-//! 2. per pair, in cache: the plane of the volume `V_c` `[D*W, H*W]` is computed again; its
-//!    gradient `dV_c = W_c^T dz_p` (the micro-kernel of [`crate::model::simd`]) is masked
-//!    where `V_c <= 0` (the ReLU); `dW_c += dz_p relu(V_c)^T` (the wide kernel of
-//!    [`crate::model::simd_wide`]); the patch gradients of `dV_c` are added to the pair's two
-//!    images' sums;
+//! 1. every image's plane c is normalised once ([`super::cpu_backward`]'s normalisation),
+//!    however many pairs it is in (a reuse batch of 32 images makes 144 pairs), and laid out
+//!    for the band-lane products of [`super::band_lanes`];
+//! 2. per pair, in cache: the plane of the volume `V_c^T` `[H*W, D*W]` is computed again; its
+//!    gradient `dV_c^T = dz^T W_c` is masked where `V_c <= 0` (the ReLU); `dW_c^T +=
+//!    relu(V_c^T)^T dz^T`; the patch gradients of `dV_c` are added to the pair's two images'
+//!    sums (every product on the wide kernel of [`crate::model::simd_wide`]);
 //! 3. per image, its summed patch gradient goes through the normalisation once (linear in the
 //!    patch gradient) onto its feature plane.
 //!
@@ -22,52 +21,42 @@
 
 use rayon::prelude::*;
 
-use super::cpu::{Role, normalize_plane_t, plane_product, transposed_len};
-use super::cpu_backward::{self, PatchIo, normalize_shared, patch_gradients_with, scatter_shared};
+use super::band_lanes::{
+    BandSizes, Planes, mask_and_relu, transpose_patches, volume, volume_gradient, weight_gradient,
+    x_patch_gradients, y_patch_gradients,
+};
+use super::cpu_backward::{self, normalize_shared, scatter_shared};
 use super::direct::XcorrGeometry;
-use crate::model::simd::{Block, Isa, LANES, Offsets, block, run_with};
-use crate::model::simd_wide::{GradBlock, grad_block};
+use crate::model::simd::{Isa, run_with};
 
 /// One worker's buffers for one channel of every image, reused across channels.
 #[derive(Default)]
 struct ChannelScratch {
-    /// The correlation kernel's scratch (its bordered plane).
-    pad: Vec<f32>,
-    /// The correlation backward's scratch.
+    /// The normalisation's scratch.
     backward: cpu_backward::Scratch,
-    /// Per image: normalised patches as X, transposed (`[N][H, chunks, P*P, LANES]`).
-    xt: Vec<f32>,
-    /// Per image: normalised patches as Y, transposed, same layout.
-    yt: Vec<f32>,
-    /// Per image: normalised patches `[N][H*W, NP]` and `(sigma, s)` `[N][H*W]`.
-    norm: Vec<f32>,
+    /// Per image: normalised patches, padded position-major (`[N][S, NP]`) and
+    /// patch-value-major (`[N][N, S]`, in blocks of `S*NP`), see [`super::band_lanes`].
+    pos: Vec<f32>,
+    vals: Vec<f32>,
+    /// Per image: `(sigma, s)` per position, `[N][H*W]`.
     stats: Vec<(f32, f32)>,
-    /// Per image: the patch gradient summed over its pairs, `[N][H*W, NP]`.
+    /// Per image: the patch gradient summed over its pairs, padded like `pos`.
     grad: Vec<f32>,
-    /// One pair's patch gradients, `[H*W, NP]` each.
-    dxn: Vec<f32>,
-    dyn_: Vec<f32>,
-    segments: Vec<(usize, usize)>,
-    /// One plane of the volume, `[D*W, HWp]` (HWp = H*W rounded up to LANES).
+    /// The channel's 1x1 weights, padded: `[K, JP]`.
+    wc: Vec<f32>,
+    /// One pair's plane of the volume `V^T` and its gradient, `[H*W, JP]` each.
     vol: Vec<f32>,
-    /// Its gradient, `[D*W, H*W]`.
     dvol: Vec<f32>,
-    /// One pair's weight gradient of this channel, transposed: `[D*W, Kp]`.
-    dw_t: Vec<f32>,
+    /// The segments of one [`crate::model::simd_wide::GradBlock`].
+    segments: Vec<(usize, usize)>,
 }
 
 /// Sizes shared by every step of one call.
 #[derive(Clone, Copy)]
 struct Sizes {
-    h: usize,
-    w: usize,
-    hw: usize,
-    hwp: usize,
-    /// Padded patch length of the backward's layout.
-    np: usize,
-    /// Channels, their planes' depth D*W and the volume's depth C*D*W.
+    band: BandSizes,
+    /// Channels and the volume's depth C*D*W.
     c: usize,
-    dw: usize,
     depth: usize,
     /// Output channels of the 1x1 convolution, padded to 16.
     k: usize,
@@ -101,13 +90,8 @@ pub fn xcorr_conv1x1_backward_cpu(
     );
     let np = (geo.patch * geo.patch).next_multiple_of(cpu_backward::LANES);
     let z = Sizes {
-        h,
-        w,
-        hw,
-        hwp: hw.next_multiple_of(LANES),
-        np,
+        band: BandSizes::new((h, w), np, geo),
         c,
-        dw,
         depth,
         k,
         kp: k.next_multiple_of(16),
@@ -121,28 +105,20 @@ pub fn xcorr_conv1x1_backward_cpu(
     if n * c * hw == 0 || k == 0 || geo.patch < 2 || pairs.is_empty() {
         return (vec![0.0; n * c * hw], vec![0.0; k * depth], dbias);
     }
-    // Every pair's output gradient zero-padded `[P][K, HWp]` (the micro-kernel's right operand)
-    // and transposed `[P][H*W, Kp]` (the wide kernel's), once for all channels.
-    let mut dz_pad = vec![0.0f32; pairs.len() * k * z.hwp];
+    // Every pair's output gradient transposed, `[P][H*W, Kp]`, once for all channels.
     let mut dz_t = vec![0.0f32; pairs.len() * hw * z.kp];
     for (p, g) in dz.chunks_exact(k * hw).enumerate() {
         for (kk, row) in g.chunks_exact(hw).enumerate() {
-            dz_pad[(p * k + kk) * z.hwp..][..hw].copy_from_slice(row);
             for (q, v) in row.iter().enumerate() {
                 dz_t[(p * hw + q) * z.kp + kk] = *v;
             }
         }
     }
-    let offsets: Offsets = (0..k).map(|i| i * z.hwp).collect();
-    let patch_offsets: Offsets = (0..geo.patch * geo.patch).map(|i| i * LANES).collect();
     let shared = Shared {
         features,
         pairs,
         weight,
-        dz_pad: &dz_pad,
         dz_t: &dz_t,
-        offsets: &offsets,
-        patch_offsets: &patch_offsets,
         geo,
         var_floor,
         isa,
@@ -172,12 +148,8 @@ struct Shared<'a> {
     features: &'a [f32],
     pairs: &'a [(usize, usize)],
     weight: &'a [f32],
-    dz_pad: &'a [f32],
+    /// Every pair's output gradient, transposed: `[P][H*W, Kp]`.
     dz_t: &'a [f32],
-    /// Row starts of one pair's padded output gradient, `k * HWp`.
-    offsets: &'a Offsets,
-    /// Where the correlation kernel finds patch value k of a transposed row, `k * LANES`.
-    patch_offsets: &'a Offsets,
     geo: &'a XcorrGeometry,
     var_floor: f32,
     isa: Isa,
@@ -187,201 +159,85 @@ struct Shared<'a> {
 /// Channel `ch`: `(dfeatures of the channel [N, H*W], dweight columns [K, D*W])`.
 fn channel(d: &Shared, z: Sizes, ch: usize, s: &mut ChannelScratch) -> (Vec<f32>, Vec<f32>) {
     let (geo, isa, n) = (d.geo, d.isa, d.n);
-    let tlen = transposed_len((z.h, z.w), geo);
-    let plen = z.hw * z.np;
-    if s.vol.len() != z.dw * z.hwp {
-        s.vol = vec![0.0; z.dw * z.hwp]; // rows outside the band stay zero
-        s.dvol = vec![0.0; z.dw * z.hw];
-        s.dw_t = vec![0.0; z.dw * z.kp];
-        s.dxn = vec![0.0; plen];
-        s.dyn_ = vec![0.0; plen];
+    let b = z.band;
+    let plen = b.plane_len();
+    let real = b.first() * b.np..(b.first() + b.hw) * b.np; // the map's positions in a plane
+    if s.vol.len() != b.hw * b.jp {
+        s.vol = vec![0.0; b.hw * b.jp];
+        s.dvol = vec![0.0; b.hw * b.jp];
+        s.wc = vec![0.0; z.k * b.jp]; // lanes j >= D*W stay zero
     }
-    for (v, len) in [
-        (&mut s.xt, n * tlen),
-        (&mut s.yt, n * tlen),
-        (&mut s.norm, n * plen),
-    ] {
-        if v.len() != len {
-            *v = vec![0.0; len]; // the patch padding of `norm` stays zero
+    for v in [&mut s.pos, &mut s.vals] {
+        if v.len() != n * plen {
+            *v = vec![0.0; n * plen]; // the padding stays zero
         }
     }
-    s.stats.resize(n * z.hw, (0.0, 0.0));
+    s.stats.resize(n * b.hw, (0.0, 0.0));
     s.grad.clear();
     s.grad.resize(n * plen, 0.0);
-    s.backward.reset(z.hw, z.np);
-    // 1. Each image's plane once, in the layouts its pairs need.
-    let (mut as_x, mut as_y) = (vec![false; n], vec![false; n]);
-    for &(a, b) in d.pairs {
-        as_x[a] = true;
-        as_y[b] = true;
+    s.backward.reset(b.hw, b.np);
+    for (kk, row) in s.wc.chunks_exact_mut(b.jp).enumerate() {
+        row[..b.dw].copy_from_slice(&d.weight[kk * z.depth + ch * b.dw..][..b.dw]);
     }
-    for i in 0..n {
-        let plane = &d.features[(i * z.c + ch) * z.hw..][..z.hw];
-        let fl = (Role::X, d.var_floor);
-        let (pad, xt) = (&mut s.pad, &mut s.xt[i * tlen..][..tlen]);
-        run_with(
-            isa,
-            #[inline(always)]
-            |isa| {
-                if as_x[i] {
-                    normalize_plane_t(isa, plane, (z.h, z.w), geo, fl, pad, xt);
-                }
-            },
-        );
-        let (pad, yt) = (&mut s.pad, &mut s.yt[i * tlen..][..tlen]);
-        run_with(
-            isa,
-            #[inline(always)]
-            |isa| {
-                if as_y[i] {
-                    normalize_plane_t(isa, plane, (z.h, z.w), geo, (Role::Y, fl.1), pad, yt);
-                }
-            },
-        );
-        if as_x[i] || as_y[i] {
-            let out = (
-                &mut s.norm[i * plen..][..plen],
-                &mut s.stats[i * z.hw..][..z.hw],
-            );
-            let sizes = (z.h, z.w, z.np);
-            normalize_shared(isa, plane, sizes, (geo, d.var_floor), &mut s.backward, out);
-        }
+    // 1. Each image's plane once, in both layouts.
+    let mut used = vec![false; n];
+    for &(a, bi) in d.pairs {
+        used[a] = true;
+        used[bi] = true;
+    }
+    for i in (0..n).filter(|i| used[*i]) {
+        let plane = &d.features[(i * z.c + ch) * b.hw..][..b.hw];
+        let pos = &mut s.pos[i * plen..][..plen];
+        let out = (&mut pos[real.clone()], &mut s.stats[i * b.hw..][..b.hw]);
+        let sizes = (b.h, b.w, b.np);
+        normalize_shared(isa, plane, sizes, (geo, d.var_floor), &mut s.backward, out);
+        transpose_patches(&b, pos, &mut s.vals[i * plen..][..plen]);
     }
     // 2. Pair by pair.
-    let mut dweight = vec![0.0f32; z.k * z.dw];
-    for (p, &(a, b)) in d.pairs.iter().enumerate() {
-        let dz_pad = &d.dz_pad[p * z.k * z.hwp..][..z.k * z.hwp];
-        run_with(
-            isa,
-            #[inline(always)]
-            |isa| {
-                let (xt, yt) = (&s.xt[a * tlen..][..tlen], &s.yt[b * tlen..][..tlen]);
-                plane_product(
-                    isa,
-                    (xt, yt),
-                    (z.h, z.w, z.hwp),
-                    geo,
-                    d.patch_offsets,
-                    &mut s.vol,
-                );
-                let w = &d.weight[ch * z.dw..];
-                volume_gradient(
-                    isa,
-                    w,
-                    (z.depth, z.dw, z.k),
-                    (d.offsets, dz_pad),
-                    &mut s.dvol,
-                    z.hw,
-                );
-                mask_and_relu(&mut s.vol, &mut s.dvol, (z.hw, z.hwp));
-            },
-        );
-        let dz_t = &d.dz_t[p * z.hw * z.kp..][..z.hw * z.kp];
-        let (vol, dw_t) = (&s.vol, &mut s.dw_t);
-        run_with(
-            isa,
-            #[inline(always)]
-            |isa| {
-                weight_gradient(isa, (vol, dz_t), (z.hw, z.hwp, z.kp), z.dw, dw_t);
-            },
-        );
-        for (j, row) in s.dw_t.chunks_exact(z.kp).enumerate() {
-            for (kk, v) in row[..z.k].iter().enumerate() {
-                dweight[kk * z.dw + j] += v;
-            }
-        }
-        let mut io = PatchIo {
-            xn: &s.norm[a * plen..][..plen],
-            yn: &s.norm[b * plen..][..plen],
-            dxn: &mut s.dxn,
-            dyn_: &mut s.dyn_,
-            segments: &mut s.segments,
+    let mut dw_t = vec![0.0f32; b.dw * z.kp];
+    for (p, &(xi, yi)) in d.pairs.iter().enumerate() {
+        let dz_t = (&d.dz_t[p * b.hw * z.kp..][..b.hw * z.kp], z.kp);
+        let planes = |i: usize| Planes {
+            pos: &s.pos[i * plen..][..plen],
+            vals: &s.vals[i * plen..][..plen],
         };
-        patch_gradients_with(isa, &s.dvol, (z.h, z.w, z.np), geo, &mut io);
-        for (i, g) in [(a, &s.dxn), (b, &s.dyn_)] {
-            for (acc, v) in s.grad[i * plen..][..plen].iter_mut().zip(g.iter()) {
-                *acc += v;
-            }
+        let (x, y) = (planes(xi), planes(yi));
+        let (vol, dvol, grad) = (&mut s.vol, &mut s.dvol, &mut s.grad);
+        let segments = &mut s.segments;
+        run_with(
+            isa,
+            #[inline(always)]
+            |isa| {
+                volume(isa, &b, (&x, &y), vol);
+                volume_gradient(isa, &b, dz_t, (&s.wc, z.k), dvol);
+                mask_and_relu(vol, dvol);
+                weight_gradient(isa, &b, vol, dz_t, &mut dw_t);
+                x_patch_gradients(isa, &b, dvol, y.pos, &mut grad[xi * plen..][..plen]);
+                let y_out = (&mut grad[yi * plen..][..plen], &mut *segments);
+                y_patch_gradients(isa, &b, dvol, x.pos, y_out);
+            },
+        );
+    }
+    let mut dweight = vec![0.0f32; z.k * b.dw];
+    for (j, row) in dw_t.chunks_exact(z.kp).enumerate() {
+        for (kk, v) in row[..z.k].iter().enumerate() {
+            dweight[kk * b.dw + j] = *v;
         }
     }
     // 3. Each image's summed patch gradient through its normalisation, once.
-    let mut dfeatures = vec![0.0f32; n * z.hw];
-    for (i, out) in dfeatures.chunks_exact_mut(z.hw).enumerate() {
-        if as_x[i] || as_y[i] {
-            let dn = &mut s.grad[i * plen..][..plen];
-            let norm = (&s.norm[i * plen..][..plen], &s.stats[i * z.hw..][..z.hw]);
-            let sizes = (z.h, z.w, z.np);
+    let mut dfeatures = vec![0.0f32; n * b.hw];
+    for (i, out) in dfeatures.chunks_exact_mut(b.hw).enumerate() {
+        if used[i] {
+            let dn = &mut s.grad[i * plen..][..plen][real.clone()];
+            let norm = (
+                &s.pos[i * plen..][..plen][real.clone()],
+                &s.stats[i * b.hw..][..b.hw],
+            );
+            let sizes = (b.h, b.w, b.np);
             scatter_shared(isa, dn, norm, sizes, geo, &mut s.backward, out);
         }
     }
     (dfeatures, dweight)
-}
-
-/// `dV[j, q] = sum_k W[k, j] dz[k, q]` for the plane's `D*W` rows j (`weight` starting at the
-/// plane's first column, rows `depth` apart; `dz` zero-padded `[K, HWp]`, `offsets` its row
-/// starts) into `dvol` `[D*W, H*W]`.
-#[inline(always)]
-fn volume_gradient(
-    isa: Isa,
-    weight: &[f32],
-    (depth, dw, k): (usize, usize, usize),
-    (offsets, dz): (&Offsets, &[f32]),
-    dvol: &mut [f32],
-    hw: usize,
-) {
-    for q0 in (0..hw).step_by(LANES) {
-        let b = Block {
-            a: &weight[..(k - 1) * depth + dw],
-            a_stride: depth,
-            rows: dw,
-            b: &dz[q0..],
-            b_offsets: offsets,
-            lanes: LANES.min(hw - q0),
-            stride: hw,
-            accumulate: false,
-            relu_b: false,
-        };
-        block(isa, &b, &mut dvol[q0..]);
-    }
-}
-
-/// The ReLU between the correlation and the 1x1 convolution: `dV` (`[D*W, H*W]`) is zeroed
-/// where `V <= 0`, and `V` (`[D*W, HWp]`) is replaced by `relu(V)`. Branch-free (selects),
-/// so that it vectorises: the signs of correlations are unpredictable.
-#[inline(always)]
-fn mask_and_relu(vol: &mut [f32], dvol: &mut [f32], (hw, hwp): (usize, usize)) {
-    for (v, d) in vol.chunks_exact_mut(hwp).zip(dvol.chunks_exact_mut(hw)) {
-        for (v, d) in v[..hw].iter_mut().zip(d.iter_mut()) {
-            let keep = *v > 0.0;
-            *d = if keep { *d } else { 0.0 };
-            *v = if keep { *v } else { 0.0 };
-        }
-    }
-}
-
-/// `dW_c^T [D*W, Kp] = relu(V) [D*W, H*W] x dz^T [H*W, Kp]` into `dw_t` (inlined into
-/// [`run_with`]'s copies, so that the portable product is vectorised for AVX2 where AVX-512 is
-/// missing).
-#[inline(always)]
-fn weight_gradient(
-    isa: Isa,
-    (vol, dz_t): (&[f32], &[f32]),
-    (hw, hwp, kp): (usize, usize, usize),
-    dw: usize,
-    dw_t: &mut [f32],
-) {
-    let product = GradBlock {
-        a: vol,
-        a_row: hwp,
-        a_term: 1,
-        b: dz_t,
-        np: kp,
-        segments: &[(0, 0)],
-        terms: hw,
-        rows: dw,
-        scale: 1.0,
-    };
-    grad_block(isa, &product, dw_t);
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! the tensor-op reference anywhere else.
 
 mod autodiff;
+mod band_lanes;
 pub mod cpu;
 pub mod cpu_backward;
 pub mod cube;

@@ -190,11 +190,13 @@ unsafe fn patch_gradients_avx512(
             a_row: 1,
             a_term: hw,
             b: io.yn,
+            b_term: np,
             np,
             segments: io.segments,
             terms: (dy1 - dy0) * w,
             rows: w,
             scale,
+            accumulate: false,
         };
         // SAFETY: the caller guarantees the CPU features and np.
         unsafe { grad_block_avx512(&k, &mut io.dxn[row * w * np..(row + 1) * w * np]) };
@@ -212,11 +214,13 @@ unsafe fn patch_gradients_avx512(
             a_row: hw,
             a_term: 1,
             b: io.xn,
+            b_term: np,
             np,
             segments: io.segments,
             terms: w,
             rows: w,
             scale,
+            accumulate: false,
         };
         // SAFETY: as above.
         unsafe { grad_block_avx512(&k, &mut io.dyn_[r * w * np..(r + 1) * w * np]) };
