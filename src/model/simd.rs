@@ -97,22 +97,29 @@ pub(crate) struct Norm {
 
 /// [`normalize_chunk_portable`] in the copy for `isa`.
 #[inline(always)]
-pub(crate) fn normalize_chunk(isa: Isa, src: &[f32], nm: &Norm, dst: &mut [f32]) {
+pub(crate) fn normalize_chunk(
+    isa: Isa,
+    src: &[f32],
+    nm: &Norm,
+    dst: &mut [f32],
+    sd: &mut [f32; LANES],
+) {
     match isa {
         // SAFETY: `Isa::available` only offers the x86 copies on CPUs with their features;
         // the copies check the lengths of `src` and `dst`.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { x86::normalize_chunk_avx512(src, nm, dst) },
+        Isa::Avx512 => unsafe { x86::normalize_chunk_avx512(src, nm, dst, sd) },
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { x86::normalize_chunk_avx2(src, nm, dst) },
-        Isa::Portable => normalize_chunk_portable(src, nm, dst),
+        Isa::Avx2 => unsafe { x86::normalize_chunk_avx2(src, nm, dst, sd) },
+        Isa::Portable => normalize_chunk_portable(src, nm, dst, sd),
     }
 }
 
 /// One chunk of LANES positions: `src` is the zero-bordered plane from the chunk's top-left
-/// corner (row stride `nm.pw`), `dst` its `[N, LANES]` normalised patches.
-fn normalize_chunk_portable(src: &[f32], nm: &Norm, dst: &mut [f32]) {
+/// corner (row stride `nm.pw`), `dst` its `[N, LANES]` normalised patches, `sd` their
+/// `sqrt(var + var_floor)` (sigma without its `eps`).
+fn normalize_chunk_portable(src: &[f32], nm: &Norm, dst: &mut [f32], sd: &mut [f32; LANES]) {
     let (p, pw) = (nm.p, nm.pw);
     let n = p * p;
     let at = |k: usize| &src[(k / p) * pw + k % p..][..LANES];
@@ -131,8 +138,9 @@ fn normalize_chunk_portable(src: &[f32], nm: &Norm, dst: &mut [f32]) {
             *q += (v - m) * (v - m);
         }
     }
-    for q in &mut inv {
-        *q = nm.scale / ((*q / (n - 1) as f32 + nm.var_floor).sqrt() + nm.eps);
+    for (q, sd) in inv.iter_mut().zip(sd.iter_mut()) {
+        *sd = (*q / (n - 1) as f32 + nm.var_floor).sqrt();
+        *q = nm.scale / (*sd + nm.eps);
     }
     for (k, o) in dst.chunks_exact_mut(LANES).enumerate() {
         for (((o, v), m), q) in o.iter_mut().zip(at(k)).zip(&mean).zip(&inv) {
@@ -274,7 +282,12 @@ mod x86 {
     /// The CPU must support AVX-512F; `src` holds `(P-1)*pw + P-1 + LANES` values and `dst`
     /// `P*P*LANES`.
     #[target_feature(enable = "avx512f")]
-    pub(crate) unsafe fn normalize_chunk_avx512(src: &[f32], nm: &Norm, dst: &mut [f32]) {
+    pub(crate) unsafe fn normalize_chunk_avx512(
+        src: &[f32],
+        nm: &Norm,
+        dst: &mut [f32],
+        sd: &mut [f32; LANES],
+    ) {
         let (p, pw) = (nm.p, nm.pw);
         let n = p * p;
         assert!(src.len() >= (p - 1) * pw + p - 1 + LANES && dst.len() >= n * LANES);
@@ -296,7 +309,9 @@ mod x86 {
             }
             let var = _mm512_div_ps(ss, _mm512_set1_ps((n - 1) as f32));
             let var = _mm512_add_ps(var, _mm512_set1_ps(nm.var_floor));
-            let sigma = _mm512_add_ps(_mm512_sqrt_ps(var), _mm512_set1_ps(nm.eps));
+            let root = _mm512_sqrt_ps(var);
+            _mm512_storeu_ps(sd.as_mut_ptr(), root);
+            let sigma = _mm512_add_ps(root, _mm512_set1_ps(nm.eps));
             let inv = _mm512_div_ps(_mm512_set1_ps(nm.scale), sigma);
             let o = dst.as_mut_ptr();
             for py in 0..p {
@@ -313,7 +328,12 @@ mod x86 {
     /// # Safety
     /// The CPU must support AVX2; lengths as for [`normalize_chunk_avx512`].
     #[target_feature(enable = "avx2,fma")]
-    pub(crate) unsafe fn normalize_chunk_avx2(src: &[f32], nm: &Norm, dst: &mut [f32]) {
+    pub(crate) unsafe fn normalize_chunk_avx2(
+        src: &[f32],
+        nm: &Norm,
+        dst: &mut [f32],
+        sd: &mut [f32; LANES],
+    ) {
         let (p, pw) = (nm.p, nm.pw);
         let n = p * p;
         assert!(src.len() >= (p - 1) * pw + p - 1 + LANES && dst.len() >= n * LANES);
@@ -337,7 +357,9 @@ mod x86 {
                 }
                 let var = _mm256_div_ps(ss, _mm256_set1_ps((n - 1) as f32));
                 let var = _mm256_add_ps(var, _mm256_set1_ps(nm.var_floor));
-                let sigma = _mm256_add_ps(_mm256_sqrt_ps(var), _mm256_set1_ps(nm.eps));
+                let root = _mm256_sqrt_ps(var);
+                _mm256_storeu_ps(sd.as_mut_ptr().add(half), root);
+                let sigma = _mm256_add_ps(root, _mm256_set1_ps(nm.eps));
                 let inv = _mm256_div_ps(_mm256_set1_ps(nm.scale), sigma);
                 let o = dst.as_mut_ptr().add(half);
                 for py in 0..p {

@@ -21,7 +21,7 @@
 //! the products that read `dV^T` or `V^T` stop at `D*W`.
 
 use super::direct::XcorrGeometry;
-use crate::model::simd::Isa;
+use crate::model::simd::{Isa, LANES, Norm, normalize_chunk};
 use crate::model::simd_wide::{GradBlock, grad_block};
 
 /// The sizes of one layer call in the band-lane layout.
@@ -76,38 +76,97 @@ impl BandSizes {
     }
 }
 
-/// One image's normalised patches of one channel in the two padded layouts (see the module
-/// documentation): `pos` `[S, NP]`, `vals` `[N, S]` (its rows `S` apart; `N*S <= S*NP`).
-pub(super) struct Planes<'a> {
-    pub pos: &'a [f32],
-    pub vals: &'a [f32],
+/// Scratch of [`normalize_plane`].
+#[derive(Default)]
+pub(super) struct NormScratch {
+    /// Zero-bordered copy of the plane.
+    pad: Vec<f32>,
+    /// One chunk's normalised patches: `[N, LANES]`.
+    chunk: Vec<f32>,
 }
 
-/// Fills `vals` (`[N, S]`) from `pos` (`[S, NP]`) at the map's positions; the padding of both
-/// stays as it is (zero).
+/// Where [`normalize_plane`] writes: `vals` `[N, S]` always; `pos` `[S, NP]` and `stats`
+/// `[H*W]` (`(sigma, s)` per position, for the backward's scatter) when given. Buffers of
+/// [`BandSizes::plane_len`] values whose padding must be zero: only the map's positions are
+/// written.
+pub(super) struct NormOut<'a> {
+    pub vals: &'a mut [f32],
+    pub pos: Option<PosOut<'a>>,
+}
+
+/// The position-major patches `[S, NP]` and `(sigma, s)` per position `[H*W]`.
+pub(super) type PosOut<'a> = (&'a mut [f32], &'a mut [(f32, f32)]);
+
+/// One plane `[H, W]` normalised, `(p - mean) / sigma` per patch with
+/// `sigma = sqrt(var + var_floor) + eps` (two-pass mean and N-1 variance), into the band
+/// layouts of `out`: 16 positions of a row at a time by the SIMD normalisation of
+/// [`crate::model::simd`], then stored in each layout.
 #[inline(always)]
-pub(super) fn transpose_patches(z: &BandSizes, pos: &[f32], vals: &mut [f32]) {
-    let first = z.first();
-    for (q, patch) in pos[first * z.np..][..z.hw * z.np]
-        .chunks_exact(z.np)
-        .enumerate()
-    {
-        for (m, v) in patch[..z.n].iter().enumerate() {
-            vals[m * z.s + first + q] = *v;
+pub(super) fn normalize_plane(
+    isa: Isa,
+    z: &BandSizes,
+    plane: &[f32],
+    (geo, var_floor): (&XcorrGeometry, f32),
+    s: &mut NormScratch,
+    out: NormOut,
+) {
+    let p = geo.patch;
+    let r = p / 2;
+    let pw = z.w.next_multiple_of(LANES) + p - 1;
+    s.pad.clear();
+    s.pad.resize((z.h + p - 1) * pw, 0.0);
+    for y in 0..z.h {
+        s.pad[(y + r) * pw + r..][..z.w].copy_from_slice(&plane[y * z.w..(y + 1) * z.w]);
+    }
+    s.chunk.resize(z.n * LANES, 0.0);
+    let nm = Norm {
+        p,
+        pw,
+        scale: 1.0,
+        var_floor,
+        eps: geo.eps,
+    };
+    let span = (p - 1) * pw + p - 1 + LANES;
+    let NormOut { vals, mut pos } = out;
+    let mut sd = [0.0f32; LANES];
+    for y in 0..z.h {
+        for x0 in (0..z.w).step_by(LANES) {
+            let src = &s.pad[y * pw + x0..][..span];
+            normalize_chunk(isa, src, &nm, &mut s.chunk, &mut sd);
+            let lanes = LANES.min(z.w - x0);
+            let q0 = z.first() + y * z.w + x0;
+            // Whole chunks: lanes beyond the row land on the next row's first positions
+            // (rewritten when that row comes) or below the map (zeroed again at the end).
+            for (k, v) in s.chunk.chunks_exact(LANES).enumerate() {
+                vals[k * z.s + q0..][..LANES].copy_from_slice(v);
+            }
+            if let Some((pos, stats)) = pos.as_mut() {
+                for l in 0..lanes {
+                    stats[y * z.w + x0 + l] = (sd[l] + geo.eps, sd[l]);
+                    let row = &mut pos[(q0 + l) * z.np..][..z.n];
+                    for (o, v) in row.iter_mut().zip(s.chunk.chunks_exact(LANES)) {
+                        *o = v[l];
+                    }
+                }
+            }
         }
+    }
+    let end = z.first() + z.hw;
+    for k in 0..z.n {
+        vals[k * z.s + end..][..LANES].fill(0.0);
     }
 }
 
-/// `V^T` `[H*W, JP]` of the pair (X = `x`, Y = `y`) into `vol`.
+/// `V^T` `[H*W, JP]` of the pair (X, Y) into `vol`, from their patch-value-major planes.
 #[inline(always)]
-pub(super) fn volume(isa: Isa, z: &BandSizes, (x, y): (&Planes, &Planes), vol: &mut [f32]) {
+pub(super) fn volume(isa: Isa, z: &BandSizes, (x, y): (&[f32], &[f32]), vol: &mut [f32]) {
     for row in 0..z.h {
         let segment = [((row + z.half) * z.w, row * z.w)];
         let k = GradBlock {
-            a: x.vals,
+            a: x,
             a_row: 1,
             a_term: z.s,
-            b: y.vals,
+            b: y,
             b_term: z.s,
             np: z.jp,
             segments: &segment,
@@ -256,38 +315,8 @@ mod tests {
     use crate::model::samples::pseudo_random;
     use crate::model::xcorr::xcorr_direct;
 
-    /// Normalised patches of a plane, unscaled, position-major `[H*W, N]`, in f64: the
-    /// definition `(p - mean) / (sqrt(var) + eps)` with zero padding and N-1 variance.
-    fn normalised(plane: &[f32], (h, w): (usize, usize), geo: &XcorrGeometry) -> Vec<Vec<f64>> {
-        let p = geo.patch as isize;
-        let r = p / 2;
-        let mut out = Vec::new();
-        for y in 0..h as isize {
-            for x in 0..w as isize {
-                let mut v = Vec::new();
-                for dy in -r..=r {
-                    for dx in -r..=r {
-                        let (yy, xx) = (y + dy, x + dx);
-                        let inside = yy >= 0 && xx >= 0 && yy < h as isize && xx < w as isize;
-                        v.push(if inside {
-                            f64::from(plane[(yy * w as isize + xx) as usize])
-                        } else {
-                            0.0
-                        });
-                    }
-                }
-                let n = v.len() as f64;
-                let mean = v.iter().sum::<f64>() / n;
-                let var = v.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / (n - 1.0);
-                let sigma = var.sqrt() + f64::from(geo.eps);
-                out.push(v.iter().map(|a| (a - mean) / sigma).collect());
-            }
-        }
-        out
-    }
-
-    /// [`volume`] in every copy against the correlation's f64 definition ([`xcorr_direct`]),
-    /// read through the band-lane layout: `V^T[q, j] = out[j, q]`.
+    /// [`normalize_plane`] and [`volume`] in every copy against the correlation's f64
+    /// definition ([`xcorr_direct`]), read through the band-lane layout: `V^T[q, j] = out[j, q]`.
     #[test]
     fn the_volume_matches_the_definition() {
         for ((h, w), patch, band) in [((7, 12), 5, 5), ((6, 5), 3, 3), ((9, 17), 5, 3)] {
@@ -301,29 +330,20 @@ mod tests {
             let want = xcorr_direct(&x, &y, [1, 1, h, w], &geo); // [D*W, H*W]
             let np = (patch * patch).next_multiple_of(8);
             let z = BandSizes::new((h, w), np, &geo);
-            let layouts = |plane: &[f32]| {
-                let mut pos = vec![0.0f32; z.plane_len()];
-                for (q, patch) in normalised(plane, (h, w), &geo).iter().enumerate() {
-                    for (m, v) in patch.iter().enumerate() {
-                        pos[(z.first() + q) * np + m] = *v as f32;
-                    }
-                }
-                let mut vals = vec![0.0f32; z.plane_len()];
-                transpose_patches(&z, &pos, &mut vals);
-                (pos, vals)
-            };
-            let (xp, xv) = layouts(&x);
-            let (yp, yv) = layouts(&y);
-            let planes = (
-                &Planes {
-                    pos: &xp,
-                    vals: &xv,
-                },
-                &Planes {
-                    pos: &yp,
-                    vals: &yv,
-                },
-            );
+            let planes: Vec<Vec<f32>> = [&x, &y]
+                .iter()
+                .map(|plane| {
+                    let mut vals = vec![0.0; z.plane_len()];
+                    let out = NormOut {
+                        vals: &mut vals,
+                        pos: None,
+                    };
+                    let scratch = &mut NormScratch::default();
+                    normalize_plane(Isa::Portable, &z, plane, (&geo, 0.0), scratch, out);
+                    vals
+                })
+                .collect();
+            let planes = (planes[0].as_slice(), planes[1].as_slice());
             for isa in Isa::available() {
                 let mut vol = vec![f32::NAN; z.hw * z.jp];
                 volume(isa, &z, planes, &mut vol);

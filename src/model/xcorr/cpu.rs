@@ -62,7 +62,7 @@ fn normalize_rows(
         for c in 0..chunks {
             let src = &pad[y * pw + c * LANES..][..span];
             let dst = &mut out[(y * chunks + c) * n * LANES..][..n * LANES];
-            normalize_chunk(isa, src, &nm, dst);
+            normalize_chunk(isa, src, &nm, dst, &mut [0.0; LANES]);
         }
     }
 }

@@ -280,29 +280,6 @@ fn plane_backward_with(
     )
 }
 
-/// Step 1 alone, for callers that share one image's normalised patches between several pairs
-/// ([`super::fused_backward`]): the plane's patches `[H*W, NP]` and `(sigma, s)` per position.
-pub(super) fn normalize_shared(
-    isa: Isa,
-    plane: &[f32],
-    sizes: (usize, usize, usize),
-    (geo, var_floor): (&XcorrGeometry, f32),
-    s: &mut Scratch,
-    out: (&mut [f32], &mut [(f32, f32)]),
-) {
-    let bufs = (&mut s.pad, &mut s.vals);
-    run_with(
-        isa,
-        #[inline(always)]
-        |_| match geo.patch {
-            3 => normalize_plane::<3>(plane, sizes, geo, var_floor, bufs, out),
-            5 => normalize_plane::<5>(plane, sizes, geo, var_floor, bufs, out),
-            7 => normalize_plane::<7>(plane, sizes, geo, var_floor, bufs, out),
-            _ => normalize_plane::<0>(plane, sizes, geo, var_floor, bufs, out),
-        },
-    )
-}
-
 /// Step 3 alone: patch gradients `dn` (summed over every pair an image is in; overwritten)
 /// through the normalisation of patches `xn` with `stats`, onto the map gradient `out` `[H, W]`;
 /// `s` is scratch.

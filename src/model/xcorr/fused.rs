@@ -109,7 +109,9 @@ pub fn xcorr_conv1x1_cpu(
 }
 
 /// The two sides of index pairs into a feature batch `features` `[N, C, H, W]` (`per` =
-/// C*H*W values an image): `(x, y)`, `[P, C, H, W]` each, x from each pair's first index.
+/// C*H*W values an image): `(x, y)`, `[P, C, H, W]` each, x from each pair's first index
+/// (the tests of the index-pair passes compare them with the passes on gathered sides).
+#[cfg(test)]
 pub(super) fn gather_sides(
     features: &[f32],
     per: usize,

@@ -6,7 +6,7 @@
 //!
 //! Parallel over channels c; each worker owns channel c of every image and the 60 columns of
 //! the 1x1 weights that read it, so every sum runs in a fixed order (bit-reproducible):
-//! 1. every image's plane c is normalised once ([`super::cpu_backward`]'s normalisation),
+//! 1. every image's plane c is normalised once (the correlation backward's normalisation),
 //!    however many pairs it is in (a reuse batch of 32 images makes 144 pairs), and laid out
 //!    for the band-lane products of [`super::band_lanes`];
 //! 2. per pair, in cache: the plane of the volume `V_c^T` `[H*W, D*W]` is computed again; its
@@ -22,17 +22,18 @@
 use rayon::prelude::*;
 
 use super::band_lanes::{
-    BandSizes, Planes, mask_and_relu, transpose_patches, volume, volume_gradient, weight_gradient,
-    x_patch_gradients, y_patch_gradients,
+    BandSizes, NormOut, NormScratch, mask_and_relu, normalize_plane, volume, volume_gradient,
+    weight_gradient, x_patch_gradients, y_patch_gradients,
 };
-use super::cpu_backward::{self, normalize_shared, scatter_shared};
+use super::cpu_backward::{self, scatter_shared};
 use super::direct::XcorrGeometry;
 use crate::model::simd::{Isa, run_with};
 
 /// One worker's buffers for one channel of every image, reused across channels.
 #[derive(Default)]
 struct ChannelScratch {
-    /// The normalisation's scratch.
+    /// The normalisation's scratch, and the scatter's.
+    norm: NormScratch,
     backward: cpu_backward::Scratch,
     /// Per image: normalised patches, padded position-major (`[N][S, NP]`) and
     /// patch-value-major (`[N][N, S]`, in blocks of `S*NP`), see [`super::band_lanes`].
@@ -187,34 +188,39 @@ fn channel(d: &Shared, z: Sizes, ch: usize, s: &mut ChannelScratch) -> (Vec<f32>
     }
     for i in (0..n).filter(|i| used[*i]) {
         let plane = &d.features[(i * z.c + ch) * b.hw..][..b.hw];
-        let pos = &mut s.pos[i * plen..][..plen];
-        let out = (&mut pos[real.clone()], &mut s.stats[i * b.hw..][..b.hw]);
-        let sizes = (b.h, b.w, b.np);
-        normalize_shared(isa, plane, sizes, (geo, d.var_floor), &mut s.backward, out);
-        transpose_patches(&b, pos, &mut s.vals[i * plen..][..plen]);
+        let out = NormOut {
+            vals: &mut s.vals[i * plen..][..plen],
+            pos: Some((
+                &mut s.pos[i * plen..][..plen],
+                &mut s.stats[i * b.hw..][..b.hw],
+            )),
+        };
+        let norm = &mut s.norm;
+        run_with(
+            isa,
+            #[inline(always)]
+            |isa| normalize_plane(isa, &b, plane, (geo, d.var_floor), norm, out),
+        );
     }
     // 2. Pair by pair.
     let mut dw_t = vec![0.0f32; b.dw * z.kp];
     for (p, &(xi, yi)) in d.pairs.iter().enumerate() {
         let dz_t = (&d.dz_t[p * b.hw * z.kp..][..b.hw * z.kp], z.kp);
-        let planes = |i: usize| Planes {
-            pos: &s.pos[i * plen..][..plen],
-            vals: &s.vals[i * plen..][..plen],
-        };
-        let (x, y) = (planes(xi), planes(yi));
+        let pos = |i: usize| &s.pos[i * plen..][..plen];
+        let vals = |i: usize| &s.vals[i * plen..][..plen];
         let (vol, dvol, grad) = (&mut s.vol, &mut s.dvol, &mut s.grad);
         let segments = &mut s.segments;
         run_with(
             isa,
             #[inline(always)]
             |isa| {
-                volume(isa, &b, (&x, &y), vol);
+                volume(isa, &b, (vals(xi), vals(yi)), vol);
                 volume_gradient(isa, &b, dz_t, (&s.wc, z.k), dvol);
                 mask_and_relu(vol, dvol);
                 weight_gradient(isa, &b, vol, dz_t, &mut dw_t);
-                x_patch_gradients(isa, &b, dvol, y.pos, &mut grad[xi * plen..][..plen]);
+                x_patch_gradients(isa, &b, dvol, pos(yi), &mut grad[xi * plen..][..plen]);
                 let y_out = (&mut grad[yi * plen..][..plen], &mut *segments);
-                y_patch_gradients(isa, &b, dvol, x.pos, y_out);
+                y_patch_gradients(isa, &b, dvol, pos(xi), y_out);
             },
         );
     }

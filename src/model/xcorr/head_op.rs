@@ -3,8 +3,7 @@
 //! a backward pass, so that a training step on the CPU never materialises the correlation
 //! volume (384 MB for a 144-pair reuse batch) nor its gradient, nor the ReLU's copy and mask of
 //! it, and normalises each image's patches once however many pairs it is in:
-//! - `Flex`: forward = the fused host pass of [`super::fused`], backward =
-//!   [`super::fused_backward`];
+//! - `Flex`: forward = [`super::band_forward`], backward = [`super::fused_backward`];
 //! - `Autodiff<B>`: a recorded backward step calling `B::xcorr_head_backward`.
 //!
 //! Other backends (wgpu) keep the separate layers: [`xcorr_head_op`] returns `None` there (and
@@ -21,8 +20,9 @@ use burn::backend::{AutodiffBackend, Backend, Flex, backend_extension};
 use burn::tensor::Tensor;
 use std::sync::Arc;
 
+use super::band_forward::head_forward_cpu;
 use super::direct::XcorrGeometry;
-use super::fused::{gather_sides, head_shapes_fit, xcorr_conv1x1_cpu};
+use super::fused::head_shapes_fit;
 use super::fused_backward::xcorr_conv1x1_backward_cpu;
 use super::reference::VAR_FLOOR;
 use super::{XcorrPath, path_for};
@@ -67,15 +67,14 @@ impl XcorrHeadOps for Flex {
         pairs: HeadPairs,
         geo: XcorrGeometry,
     ) -> FloatTensor<Self> {
-        let [_, c, h, w] = dims4(&features); // [N, C, H, W]
+        let dims = dims4(&features); // [N, C, H, W]
         let dtype = features.dtype();
         let fv = HostValues::new(features);
         let (wv, bv) = (HostValues::new(weight), HostValues::new(bias));
-        // The pairs' two sides gathered: [P, C, H, W] each (small beside the volume).
-        let (x, y) = gather_sides(fv.values(), c * h * w, &pairs.0);
-        let dims = [pairs.0.len(), c, h, w];
         let params = (wv.values(), bv.values());
-        let out = xcorr_conv1x1_cpu(Isa::best(), (&x, &y), dims, &geo, VAR_FLOOR, params);
+        let input = (fv.values(), dims);
+        let out = head_forward_cpu(Isa::best(), input, &pairs.0, (&geo, VAR_FLOOR), params);
+        let [_, _, h, w] = dims;
         to_flex(out, [pairs.0.len(), bv.values().len(), h, w], dtype) // [P, K, H, W]
     }
 

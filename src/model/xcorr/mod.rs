@@ -12,6 +12,7 @@
 //! the tensor-op reference anywhere else.
 
 mod autodiff;
+pub mod band_forward;
 mod band_lanes;
 pub mod cpu;
 pub mod cpu_backward;
