@@ -384,15 +384,18 @@ mod x86 {
                 }
             }
             let zero = _mm512_setzero_ps();
-            for (k, off) in b.b_offsets.as_slice().iter().enumerate() {
+            // A running pointer into `a`: no multiplication in the loop (whose overflow check
+            // in test builds would cost a third of the kernel's time).
+            let mut a = b.a.as_ptr().add(i0);
+            for off in b.b_offsets.as_slice() {
                 let mut bv = _mm512_loadu_ps(b.b.as_ptr().add(*off));
                 if b.relu_b {
                     bv = _mm512_max_ps(bv, zero);
                 }
-                let a = b.a.as_ptr().add(k * b.a_stride + i0);
                 for (i, acc) in acc.iter_mut().enumerate() {
                     *acc = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(i)), bv, *acc);
                 }
+                a = a.wrapping_add(b.a_stride); // past the end after the last k
             }
             let mask: __mmask16 = ((1u32 << b.lanes) - 1) as __mmask16;
             for (i, acc) in acc.iter().enumerate() {
@@ -421,19 +424,20 @@ mod x86 {
                 }
             }
             let zero = _mm256_setzero_ps();
-            for (k, off) in b.b_offsets.as_slice().iter().enumerate() {
+            let mut a = b.a.as_ptr().add(i0); // as in `rows_avx512`
+            for off in b.b_offsets.as_slice() {
                 let p = b.b.as_ptr().add(*off);
                 let (mut bl, mut bh) = (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)));
                 if b.relu_b {
                     bl = _mm256_max_ps(bl, zero);
                     bh = _mm256_max_ps(bh, zero);
                 }
-                let a = b.a.as_ptr().add(k * b.a_stride + i0);
                 for i in 0..R {
                     let av = _mm256_set1_ps(*a.add(i));
                     lo[i] = _mm256_fmadd_ps(av, bl, lo[i]);
                     hi[i] = _mm256_fmadd_ps(av, bh, hi[i]);
                 }
+                a = a.wrapping_add(b.a_stride);
             }
             let mut tmp = [0.0f32; LANES];
             for i in 0..R {
