@@ -106,7 +106,9 @@ fn training_runs_a_short_job_with_live_steps() {
     let config = TrainConfig {
         dataset: fx.dataset.clone(),
         out: out.clone(),
-        epochs: 1,
+        // Two epochs: with reuse batching (the default) an epoch of this fixture's five
+        // training identities is one step.
+        epochs: 2,
         batch_size: 8,
         max_steps: Some(2),
         validate_every: 1,

@@ -15,7 +15,7 @@ use reid_explorer::train::checkpoint::stored_config;
 use reid_explorer::train::checkpoint::{
     CHECKPOINT_DIR, HISTORY_FILE, has_checkpoint, read_checkpoint,
 };
-use reid_explorer::train::config::{InputNorm, Positives};
+use reid_explorer::train::config::{Batching, InputNorm, Positives};
 use reid_explorer::train::{Outcome, StartMode, TrainConfig, TrainControl, TrainError, train};
 
 fn dataset(root: &Path, identities: usize, seed: u64) -> PathBuf {
@@ -36,6 +36,8 @@ fn small_config(data: &Path, out: &Path) -> TrainConfig {
         dataset: data.to_path_buf(),
         out: out.to_path_buf(),
         epochs: 3,
+        // Pair batching with small batches: several steps per epoch on a few identities.
+        batching: Batching::Pairs,
         batch_size: 6,
         validation_fraction: 0.0,
         validate_every: 0,

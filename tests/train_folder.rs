@@ -32,6 +32,9 @@ fn config(data: &Path, out: &Path, steps: u64) -> TrainConfig {
         dataset: data.to_path_buf(),
         out: out.to_path_buf(),
         epochs: 50,
+        // Pair batching (these tests count pairs per step and per epoch as it forms them);
+        // the reuse test below sets its own.
+        batching: Batching::Pairs,
         batch_size: 8,
         validation_fraction: 0.0,
         validate_every: 0,

@@ -338,7 +338,7 @@ mod tests {
             ("init", "torch"),
             ("input_norm", "none"),
             ("augmentation", "online"),
-            ("batching", "pairs"),
+            ("batching", "reuse"),
             ("reuse_identities", "8"),
             ("reuse_images", "4"),
             ("reuse_cameras", "random"),
