@@ -1,7 +1,7 @@
 //! The fused head's products in the band-lane layout: one channel's correlation plane stored
 //! position-major, `V^T [H*W, JP]`, the `D*W` correlations of a position (padded to `JP`, a
 //! multiple of 16) along the vector axis. In this layout every product of the head's first
-//! stage is a [`GradBlock`] with whole vectors and long sums, where the position-lane layout of
+//! stage is a `GradBlock` ([`crate::model::simd_wide`]) with whole vectors and long sums, where the position-lane layout of
 //! [`super::cpu`] runs 12 of 16 lanes over 25-term sums:
 //! - the plane itself, per row of X:
 //!   `V^T[row, x, j] = sum_m Xn[m, row, x] Yn[m, row - D/2 + j/W, j%W] / (N-1)`: the j-th
@@ -15,8 +15,8 @@
 //!
 //! A plane's normalised patches come in two layouts with `D/2` zero rows above and below the
 //! map and `JP` zero positions after it, so that every band read stays in bounds and reads
-//! zeros outside the map: position-major `[S, NP]` ([`Planes::pos`]) and patch-value-major
-//! `[N, S]` ([`Planes::vals`]), S = `(H + D - 1) * W + JP` positions. Lanes `j >= D*W` of
+//! zeros outside the map: position-major `[S, NP]` (`NormOut::pos`) and patch-value-major
+//! `[N, S]` (`NormOut::vals`), S = `(H + D - 1) * W + JP` positions. Lanes `j >= D*W` of
 //! `V^T` hold finite values that nothing reads into a result: the weights' padding is zero and
 //! the products that read `dV^T` or `V^T` stop at `D*W`.
 

@@ -13,7 +13,7 @@
 
 mod autodiff;
 pub mod band_forward;
-mod band_lanes;
+pub mod band_lanes;
 pub mod cpu;
 pub mod cpu_backward;
 pub mod cube;
