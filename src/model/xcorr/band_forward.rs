@@ -127,7 +127,9 @@ pub fn head_forward_cpu(
 mod tests {
     use super::*;
     use crate::model::samples::{pseudo_random, worst_abs_diff};
-    use crate::model::xcorr::fused::{gather_sides, test_inputs, xcorr_conv1x1_cpu};
+    use crate::model::xcorr::fused::{
+        gather_sides, pair_test_cases, test_inputs, xcorr_conv1x1_cpu,
+    };
 
     /// Against the fused pass of [`super::super::fused`] (itself tested against the f64
     /// definition) on the pairs' gathered sides: pairs sharing images, an image with itself,
@@ -135,16 +137,8 @@ mod tests {
     #[test]
     fn every_copy_matches_the_fused_pass_on_gathered_sides() {
         let pairs = [(0, 1), (2, 0), (1, 2), (0, 3), (3, 1), (2, 2)];
-        for (dims, patch, band, k) in [
-            ([5, 3, 7, 12], 5, 5, 25),
-            ([5, 2, 6, 5], 3, 3, 7),
-            ([5, 2, 9, 17], 5, 3, 13),
-        ] {
-            let geo = XcorrGeometry {
-                patch,
-                band,
-                ..XcorrGeometry::default()
-            };
+        for (dims, geo, k) in pair_test_cases() {
+            let (patch, band) = (geo.patch, geo.band);
             let [_, c, h, w] = dims;
             let (features, _, weight) = test_inputs(dims, &geo, k);
             let bias = pseudo_random(k, 7);

@@ -176,6 +176,28 @@ pub fn xcorr_conv1x1(
     )) // [B, K, H, W]
 }
 
+/// The shapes the index-pair passes (`band_forward`, `fused_backward`) are tested at:
+/// `(dims [N, C, H, W], geometry, K)`, K on both sides of 16, widths in one or two vectors,
+/// patch 3 and 5, band 3 and 5.
+#[cfg(test)]
+pub(super) fn pair_test_cases() -> Vec<([usize; 4], XcorrGeometry, usize)> {
+    [
+        ([5, 3, 7, 12], 5, 5, 25),
+        ([5, 2, 6, 5], 3, 3, 7),
+        ([5, 2, 9, 17], 5, 3, 13),
+    ]
+    .into_iter()
+    .map(|(dims, patch, band, k)| {
+        let geo = XcorrGeometry {
+            patch,
+            band,
+            ..XcorrGeometry::default()
+        };
+        (dims, geo, k)
+    })
+    .collect()
+}
+
 /// Inputs of the fused layer's unit tests (here and in `fused_backward`): feature maps x, y
 /// `[B, C, H, W]` with flat runs, and 1x1 weights `[K, C*D*W]` scaled to keep sums moderate.
 #[cfg(test)]

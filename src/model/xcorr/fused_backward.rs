@@ -253,7 +253,7 @@ mod tests {
     use crate::model::samples::{pseudo_random as values, worst_abs_diff};
     use crate::model::xcorr::cpu::xcorr_cpu_with;
     use crate::model::xcorr::cpu_backward::xcorr_cpu_backward_with;
-    use crate::model::xcorr::fused::{gather_sides, test_inputs};
+    use crate::model::xcorr::fused::{gather_sides, pair_test_cases, test_inputs};
 
     /// The fused gradients against the unfused layers' host kernels run one after the other on
     /// the pairs' gathered features: the correlation, the ReLU and its mask, the 1x1
@@ -264,16 +264,8 @@ mod tests {
     #[test]
     fn every_copy_matches_the_unfused_layers() {
         let pairs = [(0, 1), (2, 0), (1, 2), (0, 3), (3, 1)];
-        for (dims, patch, band, k) in [
-            ([5, 3, 7, 12], 5, 5, 25),
-            ([5, 2, 6, 5], 3, 3, 7),
-            ([5, 2, 9, 17], 5, 3, 13),
-        ] {
-            let geo = XcorrGeometry {
-                patch,
-                band,
-                ..XcorrGeometry::default()
-            };
+        for (dims, geo, k) in pair_test_cases() {
+            let (patch, band) = (geo.patch, geo.band);
             let [n, c, h, w] = dims;
             let per = c * h * w;
             // Image 4 is in no pair: its gradient must be zero.
