@@ -17,7 +17,10 @@ authors' SGD (momentum 0.9, dampening 0.9, as Torch7's optim.sgd):
 
 Prints one JSON object: {"torch", "device", "threads", "xcorr": [{"batch", "millis"}],
 "forward_pairs_per_s", "train_pairs_per_s", "train_reuse_pairs_per_s", "reuse_k", "reuse_m",
-"reuse_pairs", "rank_1000_seconds", "golden_rel_l2"}.
+"reuse_pairs", "train_op_forward_ms", "train_op_backward_ms", "rank_1000_seconds",
+"golden_rel_l2"}. The training op is the head's first stage, relu(xcorr) and the 1x1
+convolution, on the reuse step's pairs of trunk features (gathered per pair), forward alone and
+backward alone (forward + backward minus forward).
 Run: PYTHON benches/pytorch_baseline.py [--reps N] [--threads T] [--golden DIR] [--quick]
      [--device cpu|cuda] [--reuse-k K] [--reuse-m M] [--reuse-pairs N]
 """
@@ -197,6 +200,22 @@ def main():
 
     out["train_reuse_pairs_per_s"] = len(same) / (median_ms(min(args.reps, 3), reuse_step, dev) / 1e3)
     out["reuse_k"], out["reuse_m"], out["reuse_pairs"] = args.reuse_k, args.reuse_m, len(same)
+
+    feats = torch.randn(args.reuse_k * args.reuse_m, 25, 37, 12, device=dev, requires_grad=True)
+    dz = torch.randn(len(same), 25, 37, 12, device=dev)
+
+    def op_forward():
+        return net.head1(F.relu(xcorr(feats[ia], feats[ib])))  # [P, 25, 37, 12]
+
+    def op_both():
+        feats.grad = None
+        net.head1.zero_grad()
+        op_forward().backward(dz)
+
+    with torch.no_grad():
+        fwd = median_ms(min(args.reps, 3), op_forward, dev)
+    both = median_ms(min(args.reps, 3), op_both, dev)
+    out["train_op_forward_ms"], out["train_op_backward_ms"] = fwd, max(both - fwd, 0.0)
 
     with torch.no_grad():
         gallery = torch.randn(1000, 25, 37, 12, device=dev)

@@ -10,7 +10,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use common::{max_abs, random_values, rel_l2, tensor4, to_vec};
 use reid_explorer::model::{Init, ModelConfig, XCorrNet};
 use reid_explorer::train::TrainConfig;
-use reid_explorer::train::step::{StepInput, logits, optimizer, train_step, trainable};
+use reid_explorer::train::step::{
+    StepInput, hard_selection, logits, optimizer, train_step, trainable,
+};
 
 const IMG: usize = 3 * 160 * 60;
 
@@ -43,6 +45,7 @@ fn inputs(device: &Device) -> (StepInput, StepInput, Vec<bool>) {
         images: tensor4(images, [5, 3, 160, 60], device),
         ia,
         ib,
+        pools: Vec::new(),
     };
     (pairs, reuse, same)
 }
@@ -127,6 +130,48 @@ fn reuse_batching_on_wgpu_matches_the_cpu() {
         "{gpu_logits:?} vs {cpu_logits:?}"
     );
     assert!(rel_l2(&gpu_w, &cpu_w) < 1e-4);
+}
+
+/// A step with hard-negative pools updates the network exactly as a step on the pairs it
+/// keeps: each pool's highest-scoring candidate (scored by the network before the step) and
+/// the pairs outside the pools. The loss, accuracy and pair count are those of the kept pairs.
+#[test]
+fn hard_negative_pools_train_on_the_kept_pairs_alone() {
+    let ad = Device::flex().autodiff();
+    let config = TrainConfig::default();
+    let (images, ia, ib, same) = case();
+    // Pairs 1, 2 are one negative's candidates, 5, 6 another's; 0, 3, 4 (positives) are kept.
+    let pools = vec![1..3, 5..7];
+    let reuse = |ia: Vec<usize>, ib: Vec<usize>, pools| StepInput::Reuse {
+        images: tensor4(images.clone(), [5, 3, 160, 60], &ad),
+        ia,
+        ib,
+        pools,
+    };
+    let scores = to_vec(logits(&net(&ad), reuse(ia.clone(), ib.clone(), Vec::new())).inner());
+    let kept = hard_selection(&scores, &pools);
+    assert_eq!(kept.iter().filter(|&&k| k).count(), 5);
+    let pick = |v: &[usize]| -> Vec<usize> { (0..7).filter(|&i| kept[i]).map(|i| v[i]).collect() };
+    let same_kept: Vec<bool> = (0..7).filter(|&i| kept[i]).map(|i| same[i]).collect();
+    let step = |input, same: &[bool]| {
+        train_step(net(&ad), &mut optimizer(&config), input, same, 0.05, 0, &ad).expect("step")
+    };
+    let (pooled, stats) = step(reuse(ia.clone(), ib.clone(), pools), &same);
+    let (plain, want) = step(reuse(pick(&ia), pick(&ib), Vec::new()), &same_kept);
+    assert_eq!(stats.pairs, 5);
+    assert!(
+        (stats.loss - want.loss).abs() < 1e-6,
+        "{stats:?} vs {want:?}"
+    );
+    assert_eq!(stats.accuracy, want.accuracy);
+    let (a, b) = (conv1_weights(&pooled), conv1_weights(&plain));
+    assert!(
+        max_abs(&a, &b) < 1e-7,
+        "updates differ by {}",
+        max_abs(&a, &b)
+    );
+    let before = conv1_weights(&net(&ad));
+    assert!(max_abs(&a, &before) > 1e-6, "the step moved nothing");
 }
 
 /// Torch7's optim.sgd with dampening = momentum: v1 = g1, v2 = 0.9 v1 + 0.1 g2, w -= lr v.

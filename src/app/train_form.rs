@@ -325,6 +325,12 @@ fn recipe(ui: &mut egui::Ui, c: &mut TrainConfig) {
                         ),
                     ],
                 );
+                ui.label("hard-negative pool")
+                    .on_hover_text(
+                        "candidates scored per negative, the highest-scoring kept (1: random negatives, the authors')",
+                    );
+                ui.add(egui::DragValue::new(&mut c.hard_negative_pool).range(1..=16));
+                ui.end_row();
             }
         });
 }

@@ -17,8 +17,9 @@ use crate::train::{
 ///
 /// On `--resume` the checkpoint's settings define the run and `--out` names the folder. These
 /// may change on a resume, each change printed as a notice: `--dataset` (the data moved),
-/// `--epochs`, `--max-steps`, `--validate-every`, `--checkpoint-every`. Any other setting given
-/// with a value different from the checkpoint's is refused with an error naming it.
+/// `--epochs`, `--max-steps`, `--validate-every`, `--checkpoint-every`, `--hard-negatives`.
+/// Any other setting given with a value different from the checkpoint's is refused with an
+/// error naming it.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Dataset root with identity labels (its training split is used). Optional on --resume.
@@ -78,6 +79,11 @@ pub struct Args {
         name(d().reuse_cameras),
     ))]
     pub reuse_cameras: Option<ReuseCameras>,
+    #[arg(long, value_name = "POOL", help = help(
+        "Reuse batching: candidates per negative, the highest-scoring kept (hard-negative mining; 1 = random)",
+        d().hard_negative_pool,
+    ))]
+    pub hard_negatives: Option<usize>,
     #[arg(long, help = help("Fraction of identities held out for validation", d().validation_fraction))]
     pub val_fraction: Option<f64>,
     #[arg(long, help = help("Validate every this many steps, 0 = never", d().validate_every))]
@@ -159,6 +165,7 @@ impl Args {
         set(&mut c.reuse_identities, self.reuse_identities);
         set(&mut c.reuse_images, self.reuse_images);
         set(&mut c.reuse_cameras, self.reuse_cameras);
+        set(&mut c.hard_negative_pool, self.hard_negatives);
         set(&mut c.validation_fraction, self.val_fraction);
         set(&mut c.validate_every, self.validate_every);
         set(&mut c.checkpoint_every, self.checkpoint_every);
@@ -342,6 +349,7 @@ mod tests {
             ("reuse_identities", "8"),
             ("reuse_images", "4"),
             ("reuse_cameras", "random"),
+            ("hard_negatives", "1"),
             ("val_fraction", "0.1"),
             ("validate_every", "500"),
             ("checkpoint_every", "500"),

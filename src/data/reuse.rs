@@ -15,6 +15,10 @@
 //!   cameras pairs only images of different cameras);
 //! - negatives: for each positive `(a, b)`, `negatives_per_positive` pairs alternately anchored on
 //!   `a` and `b`, with an image of another identity of the batch drawn uniformly;
+//! - hard negatives (`negative_pool` > 1): each negative is instead a pool of that many
+//!   candidates (distinct images of other identities, same anchor), listed in
+//!   [`ReuseBatch::pools`]; the training step scores them all and keeps the highest-scoring
+//!   one of each pool ([`crate::train::step`]);
 //! - each pair's order is swapped at random (the network is not symmetric).
 //!
 //! Everything depends only on the seed, the epoch and the batch index, so a resumed run draws
@@ -42,6 +46,9 @@ pub struct ReuseConfig {
     /// Draw an identity's M images in turn from each of its cameras (random order of cameras,
     /// random images within each) instead of uniformly from all of its images.
     pub camera_balanced: bool,
+    /// Candidates per negative, the highest-scoring kept by the training step (1: random
+    /// negatives, the authors').
+    pub negative_pool: usize,
 }
 
 /// One step's images and pairs.
@@ -51,6 +58,9 @@ pub struct ReuseBatch {
     pub images: Vec<usize>,
     /// Pairs as `(a, b, same)`, `a` and `b` indices into `images`.
     pub pairs: Vec<(usize, usize, bool)>,
+    /// Hard-negative pools: ranges of `pairs`, each the candidates of one negative (empty with
+    /// random negatives). Pairs outside every pool are always scored.
+    pub pools: Vec<std::ops::Range<usize>>,
 }
 
 /// Draws reuse batches.
@@ -165,6 +175,7 @@ impl ReuseSampler {
             images.extend(picked);
         }
         let mut pairs = Vec::new();
+        let mut pools = Vec::new();
         for (slot, span) in spans.iter().enumerate() {
             let only_cross = self.groups[chosen[slot]].1;
             for a in span.clone() {
@@ -176,18 +187,30 @@ impl ReuseSampler {
                     pairs.push(orient(&mut rng, a, b, true));
                     for n in 0..self.config.negatives_per_positive {
                         let anchor = if n % 2 == 0 { a } else { b };
-                        // An image of another identity of the batch.
+                        // Images of other identities of the batch: index `j` of the `outside`
+                        // ones, skipping this identity's span.
                         let outside = images.len() - span.len();
-                        let mut j = rng.random_range(0..outside);
-                        if j >= span.start {
-                            j += span.len();
+                        let image = |j: usize| if j >= span.start { j + span.len() } else { j };
+                        let pool = self.config.negative_pool.min(outside);
+                        if pool <= 1 {
+                            let j = rng.random_range(0..outside);
+                            pairs.push(orient(&mut rng, anchor, image(j), false));
+                        } else {
+                            let start = pairs.len();
+                            for j in rand::seq::index::sample(&mut rng, outside, pool) {
+                                pairs.push(orient(&mut rng, anchor, image(j), false));
+                            }
+                            pools.push(start..pairs.len());
                         }
-                        pairs.push(orient(&mut rng, anchor, j, false));
                     }
                 }
             }
         }
-        ReuseBatch { images, pairs }
+        ReuseBatch {
+            images,
+            pairs,
+            pools,
+        }
     }
 }
 
@@ -242,6 +265,7 @@ mod tests {
             negatives_per_positive: 2,
             cross_camera,
             camera_balanced: false,
+            negative_pool: 1,
         }
     }
 
@@ -310,6 +334,64 @@ mod tests {
         }
         assert_eq!(b, s.batch(0, 0), "seeded");
         assert_ne!(b, s.batch(1, 0), "another epoch, another draw");
+    }
+
+    #[test]
+    fn hard_negative_pools_hold_distinct_other_identity_candidates_of_one_anchor() {
+        let l = labels();
+        let all: Vec<usize> = (0..l.len()).collect();
+        let c = ReuseConfig {
+            identities: 3,
+            negative_pool: 3,
+            ..config(false)
+        };
+        let s = ReuseSampler::new(&l, &all, c, 11).unwrap();
+        let b = s.batch(1, 0);
+        let positives = b.pairs.iter().filter(|p| p.2).count();
+        assert_eq!(positives, 3 * 6);
+        assert_eq!(b.pools.len(), 2 * positives, "one pool per negative");
+        assert_eq!(b.pairs.len(), positives + 3 * b.pools.len());
+        let mut pooled = 0;
+        for pool in &b.pools {
+            assert_eq!(pool.len(), 3);
+            pooled += pool.len();
+            let cand = &b.pairs[pool.clone()];
+            let ends = |p: &(usize, usize, bool)| [p.0, p.1];
+            // One image is common to every candidate (the anchor); the others differ.
+            let anchor = ends(&cand[0])
+                .into_iter()
+                .find(|i| cand.iter().all(|p| ends(p).contains(i)))
+                .unwrap();
+            let mut others: Vec<usize> = cand
+                .iter()
+                .map(|p| if p.0 == anchor { p.1 } else { p.0 })
+                .collect();
+            others.sort_unstable();
+            others.dedup();
+            assert_eq!(others.len(), 3, "distinct candidates: {cand:?}");
+            for &(x, y, same) in cand {
+                assert!(!same);
+                assert_ne!(l[b.images[x]].0, l[b.images[y]].0);
+            }
+        }
+        assert_eq!(
+            pooled + positives,
+            b.pairs.len(),
+            "every negative is pooled"
+        );
+        assert_eq!(b, s.batch(1, 0), "seeded");
+        // A pool of one is the random draw, exactly.
+        let one = ReuseSampler::new(
+            &l,
+            &all,
+            ReuseConfig {
+                negative_pool: 1,
+                ..c
+            },
+            11,
+        )
+        .unwrap();
+        assert!(one.batch(1, 0).pools.is_empty());
     }
 
     #[test]

@@ -140,6 +140,10 @@ pub struct TrainConfig {
     /// Reuse batching: how an identity's images are drawn.
     #[serde(default = "defaults::reuse_cameras")]
     pub reuse_cameras: ReuseCameras,
+    /// Reuse batching: candidates drawn per negative, of which the training step keeps the
+    /// highest-scoring (hard-negative mining; 1 = random negatives, the authors').
+    #[serde(default = "defaults::hard_negative_pool")]
+    pub hard_negative_pool: usize,
     /// Seed for initialisation, pair sampling and augmentation.
     pub seed: u64,
     /// Stop after this many steps (None: run all epochs). For smoke tests and time-boxed runs.
@@ -184,6 +188,9 @@ mod defaults {
     pub fn reuse_cameras() -> super::ReuseCameras {
         super::ReuseCameras::Random
     }
+    pub fn hard_negative_pool() -> usize {
+        1
+    }
 }
 
 impl Default for TrainConfig {
@@ -215,6 +222,7 @@ impl Default for TrainConfig {
             reuse_identities: defaults::reuse_identities(),
             reuse_images: defaults::reuse_images(),
             reuse_cameras: defaults::reuse_cameras(),
+            hard_negative_pool: defaults::hard_negative_pool(),
             seed: 0,
             max_steps: None,
             init_from: None,
@@ -231,6 +239,7 @@ pub mod limits {
     pub const REUSE_IDENTITIES: usize = 256;
     pub const REUSE_IMAGES: usize = 64;
     pub const REUSE_IMAGES_PER_STEP: usize = 1024;
+    pub const HARD_NEGATIVE_POOL: usize = 16;
 }
 
 impl TrainConfig {
@@ -285,6 +294,18 @@ impl TrainConfig {
                 limits::REUSE_IMAGES_PER_STEP
             ));
         }
+        range(
+            "hard-negative pool",
+            self.hard_negative_pool,
+            1,
+            limits::HARD_NEGATIVE_POOL,
+        )?;
+        if self.hard_negative_pool > 1 && self.batching != Batching::Reuse {
+            return Err(format!(
+                "hard negatives (a pool of {}) need reuse batching",
+                self.hard_negative_pool
+            ));
+        }
         if self.max_positives_per_identity == Some(0) {
             return Err("max positives per identity must be at least 1".into());
         }
@@ -337,6 +358,7 @@ mod tests {
             "reuse_identities",
             "reuse_images",
             "reuse_cameras",
+            "hard_negative_pool",
         ] {
             map.remove(key);
         }
@@ -346,6 +368,7 @@ mod tests {
         assert_eq!(old.init, Init::He);
         assert_eq!(old.input_norm, InputNorm::Imagenet);
         assert_eq!(old.batching, Batching::Pairs);
+        assert_eq!(old.hard_negative_pool, 1);
     }
 
     #[test]
@@ -361,6 +384,21 @@ mod tests {
                 ..d()
             },
             "negatives",
+        );
+        bad(
+            TrainConfig {
+                hard_negative_pool: 0,
+                ..d()
+            },
+            "hard-negative pool",
+        );
+        bad(
+            TrainConfig {
+                hard_negative_pool: 4,
+                batching: Batching::Pairs,
+                ..d()
+            },
+            "reuse batching",
         );
         bad(
             TrainConfig {

@@ -197,6 +197,7 @@ impl TrainData {
                         negatives_per_positive: config.negatives_per_positive,
                         cross_camera,
                         camera_balanced: config.reuse_cameras == ReuseCameras::Balanced,
+                        negative_pool: config.hard_negative_pool,
                     },
                     config.seed,
                 )

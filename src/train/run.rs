@@ -7,8 +7,9 @@
 //! stays the last good state. The folder's model (`weights.bpk`) is the best validation so far.
 //!
 //! Resuming: the checkpoint's settings define the run. The caller's `out` always wins; the
-//! dataset location, epochs, max steps and the validation / checkpoint intervals may change
-//! (each change is reported as a notice); any other setting that differs from the checkpoint's
+//! dataset location, epochs, max steps, the validation / checkpoint intervals and the
+//! hard-negative pool (random negatives first, hard ones later) may change (each change is
+//! reported as a notice); any other setting that differs from the checkpoint's
 //! is refused, naming it (start a new run with `init_from` to change those).
 
 use std::path::Path;
@@ -71,12 +72,13 @@ pub enum Outcome {
 }
 
 /// Settings a resumed run may change; everything else must match the checkpoint.
-const CHANGEABLE_ON_RESUME: [&str; 5] = [
+const CHANGEABLE_ON_RESUME: [&str; 6] = [
     "dataset",
     "epochs",
     "max_steps",
     "validate_every",
     "checkpoint_every",
+    "hard_negative_pool",
 ];
 
 /// The configuration a resume runs with: `stored` (the checkpoint's) with the changeable
@@ -121,6 +123,7 @@ fn resume_config(
         max_steps: requested.max_steps,
         validate_every: requested.validate_every,
         checkpoint_every: requested.checkpoint_every,
+        hard_negative_pool: requested.hard_negative_pool,
         ..stored.clone()
     })
 }
@@ -469,6 +472,7 @@ fn reuse_input(
         images: Tensor::from_data(TensorData::new(parts.concat(), dims), device),
         ia: batch.pairs.iter().map(|p| p.0).collect(),
         ib: batch.pairs.iter().map(|p| p.1).collect(),
+        pools: batch.pools.clone(),
     }
 }
 
@@ -554,4 +558,35 @@ fn save_best(out: &Path, state: &TrainState, net: &XCorrNet) -> Result<(), Train
     save_model(out, &state.model, &net.valid()).map_err(|e| TrainError::Config(e.to_string()))?;
     write_history(out, &state.history)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resume may switch hard-negative mining on (with a notice); a changed recipe setting
+    /// is refused, naming it.
+    #[test]
+    fn a_resume_may_change_the_hard_negative_pool_but_not_the_recipe() {
+        let stored = TrainConfig::default();
+        let mut notices = Vec::new();
+        let hard = TrainConfig {
+            hard_negative_pool: 3,
+            ..stored.clone()
+        };
+        let got = resume_config(&stored, &hard, &mut |n| notices.push(n));
+        assert_eq!(got.map(|c| c.hard_negative_pool).ok(), Some(3));
+        assert_eq!(
+            notices,
+            vec!["resume: hard_negative_pool 1 -> 3".to_string()]
+        );
+        let other = TrainConfig {
+            momentum: 0.5,
+            ..stored.clone()
+        };
+        match resume_config(&stored, &other, &mut |_| {}) {
+            Err(TrainError::Config(e)) => assert!(e.contains("momentum 0.5"), "{e}"),
+            other => panic!("must be refused: {other:?}"),
+        }
+    }
 }

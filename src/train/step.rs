@@ -8,6 +8,13 @@
 //!   them; the trunk runs once per image (`[N, 25, 37, 12]`), the features are gathered per pair
 //!   (`[P, 25, 37, 12]` per side), and the gather's backward sums each image's gradients over
 //!   its pairs.
+//!
+//! A reuse step may carry hard-negative pools (`train --hard-negatives POOL`): every candidate
+//! is scored in the same forward pass, the highest-scoring candidate of each pool is kept, and
+//! the loss is the mean over the kept pairs and the positives alone. The others get a zero
+//! gradient, which the CPU's fused backward skips (so a pool costs forward passes only).
+
+use std::ops::Range;
 
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
@@ -38,20 +45,29 @@ pub fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
 pub enum StepInput {
     /// `a`, `b`: `[B, 3, 160, 60]`; pair `i` is `(a[i], b[i])`.
     Pairs { a: Tensor<4>, b: Tensor<4> },
-    /// `images`: `[N, 3, 160, 60]`; `ia`, `ib`: `[P]` indices into `images`.
+    /// `images`: `[N, 3, 160, 60]`; `ia`, `ib`: `[P]` indices into `images`; `pools`:
+    /// hard-negative pools, ranges of the P pairs (empty: every pair is scored).
     Reuse {
         images: Tensor<4>,
         ia: Vec<usize>,
         ib: Vec<usize>,
+        pools: Vec<Range<usize>>,
     },
 }
 
 impl StepInput {
-    /// Pairs scored by the loss.
+    /// Pairs run through the network.
     pub fn pairs(&self) -> usize {
         match self {
             Self::Pairs { a, .. } => a.dims()[0],
             Self::Reuse { ia, .. } => ia.len(),
+        }
+    }
+
+    fn pools(&self) -> &[Range<usize>] {
+        match self {
+            Self::Pairs { .. } => &[],
+            Self::Reuse { pools, .. } => pools,
         }
     }
 }
@@ -63,7 +79,8 @@ pub struct StepStats {
     pub loss: f32,
     /// Fraction of pairs whose larger logit is the right class.
     pub accuracy: f32,
-    /// Pairs scored.
+    /// Pairs scored by the loss (with hard-negative pools: the kept candidates and the
+    /// positives).
     pub pairs: usize,
 }
 
@@ -71,7 +88,7 @@ pub struct StepStats {
 pub fn logits(net: &XCorrNet, input: StepInput) -> Tensor<2> {
     match input {
         StepInput::Pairs { a, b } => net.forward(a, b),
-        StepInput::Reuse { images, ia, ib } => {
+        StepInput::Reuse { images, ia, ib, .. } => {
             let features = net.features(images); // [N, 25, 37, 12]
             let pairs: Vec<(usize, usize)> = ia.into_iter().zip(ib).collect();
             net.forward_indexed(features, &pairs) // [P, 2]
@@ -79,15 +96,49 @@ pub fn logits(net: &XCorrNet, input: StepInput) -> Tensor<2> {
     }
 }
 
-/// Mean cross-entropy of `[P, 2]` logits against same/different labels (index 1 = same): `[1]`.
-pub fn loss(logits: Tensor<2>, same: &[bool], device: &Device) -> Tensor<1> {
+/// Mean cross-entropy of `[P, 2]` logits against same/different labels (index 1 = same): `[1]`;
+/// with `kept` (`[P]`, from [`hard_selection`]) the mean over the kept pairs alone.
+pub fn loss(logits: Tensor<2>, same: &[bool], kept: Option<&[bool]>, device: &Device) -> Tensor<1> {
     let p = same.len();
+    // Each kept pair's one-hot target scaled by 1 / (pairs kept): the sum is their mean.
+    let scale = kept.map(|k| 1.0 / k.iter().filter(|&&x| x).count().max(1) as f32);
     let target: Vec<f32> = same
         .iter()
-        .flat_map(|&s| if s { [0.0, 1.0] } else { [1.0, 0.0] })
+        .enumerate()
+        .flat_map(|(i, &s)| {
+            let w = match (kept, scale) {
+                (Some(k), Some(scale)) if k[i] => scale,
+                (Some(_), _) => 0.0,
+                _ => 1.0,
+            };
+            if s { [0.0, w] } else { [w, 0.0] }
+        })
         .collect();
     let target = Tensor::<2>::from_data(TensorData::new(target, [p, 2]), device); // [P, 2]
-    (log_softmax(logits, 1) * target).sum_dim(1).mean().neg() // [1]
+    let terms = log_softmax(logits, 1) * target; // [P, 2]
+    match kept {
+        None => terms.sum_dim(1).mean().neg(), // [1]
+        Some(_) => terms.sum().neg(),          // [1]
+    }
+}
+
+/// The pairs a step's loss keeps, `[P]`: every pair outside the pools, and in each pool the
+/// candidate with the highest p(same) (largest `logit[1] - logit[0]`; the first on a tie).
+/// `logits` are `[P, 2]` flattened.
+pub fn hard_selection(logits: &[f32], pools: &[Range<usize>]) -> Vec<bool> {
+    let p = logits.len() / 2;
+    let mut kept = vec![true; p];
+    let margin = |i: usize| logits[2 * i + 1] - logits[2 * i];
+    for pool in pools {
+        let pool = pool.start.min(p)..pool.end.min(p);
+        let best = pool
+            .clone()
+            .reduce(|best, i| if margin(i) > margin(best) { i } else { best });
+        for i in pool {
+            kept[i] = Some(i) == best;
+        }
+    }
+    kept
 }
 
 fn host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, TrainError> {
@@ -95,14 +146,18 @@ fn host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, TrainError> {
         .map_err(|e| TrainError::Device(format!("{e:?}")))
 }
 
-/// Fraction of rows of `[P, 2]` logits whose larger entry is the labelled class.
-pub fn accuracy(logits: &[f32], same: &[bool]) -> f32 {
-    let right = logits
-        .chunks_exact(2)
-        .zip(same)
-        .filter(|(l, s)| (l[1] > l[0]) == **s)
-        .count();
-    right as f32 / same.len().max(1) as f32
+/// Fraction of rows of `[P, 2]` logits whose larger entry is the labelled class, over the
+/// `kept` rows (all when `None`).
+pub fn accuracy(logits: &[f32], same: &[bool], kept: Option<&[bool]>) -> f32 {
+    let counted = |i: usize| kept.is_none_or(|k| k[i]);
+    let (mut right, mut total) = (0usize, 0usize);
+    for (i, (l, s)) in logits.chunks_exact(2).zip(same).enumerate() {
+        if counted(i) {
+            total += 1;
+            right += usize::from((l[1] > l[0]) == *s);
+        }
+    }
+    right as f32 / total.max(1) as f32
 }
 
 /// One step: forward on `input` (autodiff device `device`), loss against `same`, backward, SGD
@@ -124,8 +179,12 @@ pub fn train_step(
             same.len()
         )));
     }
+    let pools = input.pools().to_vec();
     let logits = logits(&net, input); // [P, 2]
-    let loss = loss(logits.clone(), same, device); // [1]
+    let values = host(logits.clone().inner())?; // [P, 2] flattened
+    let kept = (!pools.is_empty()).then(|| hard_selection(&values, &pools));
+    let kept = kept.as_deref();
+    let loss = loss(logits, same, kept, device); // [1]
     let loss_value = host(loss.clone().inner())?
         .first()
         .copied()
@@ -136,7 +195,8 @@ pub fn train_step(
             value: loss_value,
         });
     }
-    let accuracy = accuracy(&host(logits.inner())?, same);
+    let accuracy = accuracy(&values, same, kept);
+    let scored = kept.map_or(pairs, |k| k.iter().filter(|&&x| x).count());
     let grads = GradientsParams::from_grads(loss.backward(), &net);
     let net = optim.step(lr, net, grads);
     Ok((
@@ -144,7 +204,7 @@ pub fn train_step(
         StepStats {
             loss: loss_value,
             accuracy,
-            pairs,
+            pairs: scored,
         },
     ))
 }
@@ -161,6 +221,44 @@ mod tests {
     #[test]
     fn accuracy_counts_the_larger_logit() {
         let logits = [0.0, 1.0, 2.0, 1.0, 0.5, 0.4];
-        assert_eq!(accuracy(&logits, &[true, false, true]), 2.0 / 3.0);
+        assert_eq!(accuracy(&logits, &[true, false, true], None), 2.0 / 3.0);
+        let kept = [true, false, true];
+        assert_eq!(accuracy(&logits, &[true, true, true], Some(&kept)), 0.5);
+    }
+
+    #[test]
+    fn hard_selection_keeps_the_most_confusable_candidate_of_each_pool() {
+        // Margins (logit 1 - logit 0): 1, -1, 0.5, 2, -3, 0.5, 0.5.
+        let logits = [0., 1., 1., 0., 0., 0.5, 0., 2., 3., 0., 0., 0.5, 0., 0.5];
+        let kept = hard_selection(&logits, &[1..4, 4..5, 5..7]);
+        let want = [true, false, false, true, true, true, false];
+        assert_eq!(
+            kept, want,
+            "pool 1..4 keeps 3, a pool of one keeps it, a tie the first"
+        );
+        assert_eq!(hard_selection(&logits, &[]), vec![true; 7]);
+    }
+
+    #[test]
+    fn the_kept_loss_is_the_mean_over_the_kept_pairs() {
+        let device = Device::flex();
+        let logits = [0.3f32, -0.2, 1.0, 0.5, -0.4, 0.9];
+        let same = [true, false, true];
+        let t = || Tensor::<2>::from_data(TensorData::new(logits.to_vec(), [3, 2]), &device);
+        // Cross-entropy by hand, pair by pair.
+        let ce: Vec<f32> = logits
+            .chunks_exact(2)
+            .zip(same)
+            .map(|(l, s)| {
+                let lse = (l[0].exp() + l[1].exp()).ln();
+                lse - if s { l[1] } else { l[0] }
+            })
+            .collect();
+        let value = |x: Tensor<1>| x.try_into_vec_as::<f32>().expect("loss")[0];
+        let all = value(loss(t(), &same, None, &device));
+        assert!((all - (ce[0] + ce[1] + ce[2]) / 3.0).abs() < 1e-6);
+        let kept = [true, false, true];
+        let some = value(loss(t(), &same, Some(&kept), &device));
+        assert!((some - (ce[0] + ce[2]) / 2.0).abs() < 1e-6, "{some}");
     }
 }

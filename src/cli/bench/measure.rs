@@ -7,11 +7,14 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{Args, BenchOutput, Stages, XCORR_FLOP, XcorrTiming};
+use super::{Args, BenchOutput, Stages, TrainingOp, XCORR_FLOP, XcorrTiming};
 use crate::backend::{BackendKind, ComputeDevice};
 use crate::data::reuse::{ReuseBatch, ReuseConfig, ReuseSampler};
 use crate::engine::{FeatureBank, score_query};
 use crate::model::simd::{Isa, fma_peak_gflops};
+use crate::model::xcorr::band_forward::head_forward_cpu;
+use crate::model::xcorr::fused_backward::xcorr_conv1x1_backward_cpu;
+use crate::model::xcorr::reference::VAR_FLOOR;
 use crate::model::xcorr::{
     XcorrGeometry, xcorr, xcorr_cpu, xcorr_op, xcorr_op_backward, xcorr_reference,
 };
@@ -32,11 +35,13 @@ fn reuse_batch(k: usize, m: usize) -> ReuseBatch {
         negatives_per_positive: 2,
         cross_camera: false,
         camera_balanced: false,
+        negative_pool: 1,
     };
     ReuseSampler::new(&labels, &all, config, 0).map_or(
         ReuseBatch {
             images: Vec::new(),
             pairs: Vec::new(),
+            pools: Vec::new(),
         },
         |s| s.batch(0, 0),
     )
@@ -152,6 +157,7 @@ pub(super) fn measure(args: &Args, dev: &ComputeDevice) -> anyhow::Result<BenchO
             images: tensor4(images.clone(), [n_img, 3, 160, 60], &ad),
             ia: reuse.pairs.iter().map(|p| p.0).collect(),
             ib: reuse.pairs.iter().map(|p| p.1).collect(),
+            pools: Vec::new(),
         };
         if let Ok((next, _)) =
             train_step(tnet.clone(), &mut optim, input, &reuse_same, 1e-6, 0, &ad)
@@ -161,6 +167,7 @@ pub(super) fn measure(args: &Args, dev: &ComputeDevice) -> anyhow::Result<BenchO
         sync(&ad);
     });
     let train_reuse_pairs_per_s = reuse.pairs.len() as f64 / (reuse_ms / 1e3);
+    let training_op = (dev.kind == BackendKind::Cpu).then(|| training_op(&reuse, &geo, reps));
 
     let shape = [25, 37, 12];
     let per: usize = shape.iter().product();
@@ -198,10 +205,53 @@ pub(super) fn measure(args: &Args, dev: &ComputeDevice) -> anyhow::Result<BenchO
         reuse_k: config.reuse_identities,
         reuse_m: config.reuse_images,
         reuse_pairs: reuse.pairs.len(),
+        training_op,
         rank_1000_seconds,
         rank_20000_seconds,
         pytorch: None,
     })
+}
+
+/// The fused training op (correlation + ReLU + 1x1 convolution, crate::model::xcorr::head_op)
+/// on the host, forward and backward, over a reuse batch's pairs of random features: the
+/// correlation's share of the training step, as `train` runs it on the CPU.
+fn training_op(reuse: &ReuseBatch, geo: &XcorrGeometry, reps: usize) -> TrainingOp {
+    let (n, p, k) = (reuse.images.len(), reuse.pairs.len(), 25);
+    let dims = [n, 25, 37, 12]; // features [N, C, H, W]
+    let features = random(n * 25 * 444, 10);
+    let depth = geo.depth(25, 12); // C * D * W = 1500
+    let weight: Vec<f32> = random(k * depth, 11).iter().map(|v| 0.05 * v).collect(); // [K, 1500]
+    let bias = random(k, 12); // [K]
+    let dz = random(p * k * 444, 13); // [P, K, H, W]
+    let pairs: Vec<(usize, usize)> = reuse.pairs.iter().map(|q| (q.0, q.1)).collect();
+    let isa = Isa::best();
+    let forward_ms = median_ms(reps, || {
+        let z = head_forward_cpu(
+            isa,
+            (&features, dims),
+            &pairs,
+            (geo, VAR_FLOOR),
+            (&weight, &bias),
+        );
+        std::hint::black_box(z);
+    });
+    let backward_ms = median_ms(reps, || {
+        let g = xcorr_conv1x1_backward_cpu(
+            isa,
+            (&features, dims),
+            &pairs,
+            (geo, VAR_FLOOR),
+            &weight,
+            &dz,
+        );
+        std::hint::black_box(g);
+    });
+    TrainingOp {
+        pairs: p,
+        images: n,
+        forward_ms,
+        backward_ms,
+    }
 }
 
 fn forward_stages(

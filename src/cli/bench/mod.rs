@@ -80,11 +80,34 @@ pub struct BenchOutput {
     pub reuse_k: usize,
     pub reuse_m: usize,
     pub reuse_pairs: usize,
+    /// The fused correlation + ReLU + 1x1 convolution op that training runs on the CPU, on
+    /// the reuse step's pairs (CPU backend only).
+    pub training_op: Option<TrainingOp>,
     pub rank_1000_seconds: f64,
     pub rank_20000_seconds: Option<f64>,
     /// The PyTorch baseline measured right after (with `--pytorch`).
     pub pytorch: Option<pytorch::Baseline>,
 }
+
+/// The training op (correlation + ReLU + 1x1 convolution, fused) on one reuse step's pairs.
+#[derive(Debug, serde::Serialize)]
+pub struct TrainingOp {
+    /// Pairs scored and distinct images they are formed of.
+    pub pairs: usize,
+    pub images: usize,
+    /// Forward: `[N, 25, 37, 12]` features -> `[P, 25, 37, 12]` (milliseconds).
+    pub forward_ms: f64,
+    /// Backward alone: feature, weight and bias gradients from dL/dz (milliseconds; the op
+    /// recomputes each pair's correlation plane, which [`TRAINING_OP_BACKWARD_FLOP`] does not
+    /// count).
+    pub backward_ms: f64,
+}
+
+/// FLOPs of the training op's forward per pair: the correlation and the 1x1 convolution.
+pub const TRAINING_OP_FORWARD_FLOP: f64 = XCORR_FLOP + CONV1X1_FLOP;
+/// FLOPs of its backward per pair: the volume's gradient, the 1x1 weights' gradient and the
+/// patch gradients of both sides (each the size of the correlation or the convolution).
+pub const TRAINING_OP_BACKWARD_FLOP: f64 = 2.0 * XCORR_FLOP + 2.0 * CONV1X1_FLOP;
 
 /// The forward pass at batch 32 split into its stages (milliseconds).
 #[derive(Debug, serde::Serialize)]

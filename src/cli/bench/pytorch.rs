@@ -20,6 +20,12 @@ pub struct Baseline {
     /// The reuse step (absent from older baseline scripts).
     #[serde(default)]
     pub train_reuse_pairs_per_s: Option<f64>,
+    /// The training op on the reuse step's pairs, forward and backward (absent from older
+    /// baseline scripts).
+    #[serde(default)]
+    pub train_op_forward_ms: Option<f64>,
+    #[serde(default)]
+    pub train_op_backward_ms: Option<f64>,
     pub rank_1000_seconds: f64,
     /// The script's correlation against the golden vectors (None when they are absent).
     pub golden_rel_l2: Option<f64>,

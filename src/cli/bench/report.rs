@@ -1,9 +1,11 @@
 //! The table `bench` prints: every figure with its GFLOP/s as a fraction of the two ceilings
 //! measured in the same run, and, when the PyTorch baseline ran, the ratio against it.
 
+use super::pytorch::Baseline;
 use super::{
     BenchOutput, CONV1X1_FLOP, FORWARD_FLOP, HEAD_REST_FLOP, PAIR_TRAIN_FLOP, SCORE_FLOP,
-    TRAIN_FLOP, TRUNK_FLOP, TRUNK_TRAIN_FLOP, XCORR_FLOP,
+    TRAIN_FLOP, TRAINING_OP_BACKWARD_FLOP, TRAINING_OP_FORWARD_FLOP, TRUNK_FLOP, TRUNK_TRAIN_FLOP,
+    TrainingOp, XCORR_FLOP,
 };
 
 /// "12.3x" (or "-" when there is nothing to compare with).
@@ -70,6 +72,9 @@ pub(super) fn print(out: &BenchOutput) {
                 "1.0x"
             );
         }
+    }
+    if let Some(op) = &out.training_op {
+        print_training_op(op, py, &pct);
     }
     let gf = |pairs_per_s: f64, flop: f64| pairs_per_s * flop / 1e9;
     println!(
@@ -141,6 +146,46 @@ pub(super) fn print(out: &BenchOutput) {
             gf(20000.0 / s, SCORE_FLOP),
             None,
             None,
+        );
+    }
+}
+
+/// The fused training op's forward and backward rows.
+fn print_training_op(op: &TrainingOp, py: Option<&Baseline>, pct: &dyn Fn(f64) -> String) {
+    println!(
+        "\ntraining op: correlation + ReLU + 1x1 conv, fused, on the reuse step's {} pairs of {} images",
+        op.pairs, op.images
+    );
+    println!(
+        "{:<32} {:>5} {:>10} {:>9} {:>8} {:>6} {:>6} {:>12} {:>9}",
+        "pass", "pairs", "ms", "pairs/s", "GFLOP/s", "%GEMM", "%peak", "PyTorch ms", "vs torch"
+    );
+    let rows = [
+        (
+            "forward",
+            op.forward_ms,
+            TRAINING_OP_FORWARD_FLOP,
+            py.and_then(|p| p.train_op_forward_ms),
+        ),
+        (
+            "backward (all gradients)",
+            op.backward_ms,
+            TRAINING_OP_BACKWARD_FLOP,
+            py.and_then(|p| p.train_op_backward_ms),
+        ),
+    ];
+    for (name, ms, flop, torch) in rows {
+        let gflops = op.pairs as f64 * flop / (ms * 1e6);
+        println!(
+            "{:<32} {:>5} {:>10.2} {:>9.0} {:>8.1} {} {:>12} {:>9}",
+            name,
+            op.pairs,
+            ms,
+            op.pairs as f64 / (ms / 1e3),
+            gflops,
+            pct(gflops),
+            torch.map_or("-".into(), |t| format!("{t:.2}")),
+            ratio(torch.map(|t| t / ms)),
         );
     }
 }

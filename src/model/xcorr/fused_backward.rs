@@ -103,21 +103,28 @@ pub fn xcorr_conv1x1_backward_cpu(
             *db += plane.iter().sum::<f32>();
         }
     }
-    if n * c * hw == 0 || k == 0 || geo.patch < 2 || pairs.is_empty() {
+    // A pair whose output gradient is all zero (one the loss left out, such as a hard-negative
+    // candidate not kept) adds nothing to any gradient: skip it.
+    let live: Vec<usize> = (0..pairs.len())
+        .filter(|&p| dz[p * k * hw..][..k * hw].iter().any(|v| *v != 0.0))
+        .collect();
+    if n * c * hw == 0 || k == 0 || geo.patch < 2 || live.is_empty() {
         return (vec![0.0; n * c * hw], vec![0.0; k * depth], dbias);
     }
-    // Every pair's output gradient transposed, `[P][H*W, Kp]`, once for all channels.
-    let mut dz_t = vec![0.0f32; pairs.len() * hw * z.kp];
-    for (p, g) in dz.chunks_exact(k * hw).enumerate() {
+    let live_pairs: Vec<(usize, usize)> = live.iter().map(|&p| pairs[p]).collect();
+    // Every live pair's output gradient transposed, `[P'][H*W, Kp]`, once for all channels.
+    let mut dz_t = vec![0.0f32; live.len() * hw * z.kp];
+    for (slot, &p) in live.iter().enumerate() {
+        let g = &dz[p * k * hw..][..k * hw];
         for (kk, row) in g.chunks_exact(hw).enumerate() {
             for (q, v) in row.iter().enumerate() {
-                dz_t[(p * hw + q) * z.kp + kk] = *v;
+                dz_t[(slot * hw + q) * z.kp + kk] = *v;
             }
         }
     }
     let shared = Shared {
         features,
-        pairs,
+        pairs: &live_pairs,
         weight,
         dz_t: &dz_t,
         geo,
@@ -331,5 +338,38 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Pairs with an all-zero output gradient are skipped: the gradients equal those of the
+    /// other pairs alone, exactly.
+    #[test]
+    fn pairs_without_gradient_change_nothing() {
+        let pairs = [(0, 1), (2, 0), (1, 2), (0, 3), (3, 1)];
+        let (dims, geo, k) = pair_test_cases()[0];
+        let [_, _, h, w] = dims;
+        let (features, _, weight) = test_inputs(dims, &geo, k);
+        let plane = k * h * w;
+        let mut dz = values(pairs.len() * plane, 6);
+        for p in [1, 3] {
+            dz[p * plane..][..plane].fill(0.0);
+        }
+        let live = [pairs[0], pairs[2], pairs[4]];
+        let dz_live: Vec<f32> = [0, 2, 4]
+            .iter()
+            .flat_map(|&p| dz[p * plane..][..plane].to_vec())
+            .collect();
+        let isa = Isa::best();
+        let run = |pairs: &[(usize, usize)], dz: &[f32]| {
+            xcorr_conv1x1_backward_cpu(isa, (&features, dims), pairs, (&geo, 1e-12), &weight, dz)
+        };
+        assert_eq!(run(&pairs, &dz), run(&live, &dz_live));
+        let none = run(&pairs, &vec![0.0; dz.len()]);
+        assert!(
+            none.0
+                .iter()
+                .chain(&none.1)
+                .chain(&none.2)
+                .all(|v| *v == 0.0)
+        );
     }
 }
