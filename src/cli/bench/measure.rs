@@ -23,8 +23,12 @@ use crate::protocol::CancelToken;
 use crate::train::TrainConfig;
 use crate::train::step::{StepInput, optimizer, train_step, trainable};
 
-/// One reuse batch of K identities x M images (two cameras each), as `train` draws them.
-fn reuse_batch(k: usize, m: usize) -> ReuseBatch {
+/// The hard-negative pool the bench times (`train --hard-negatives 3`).
+const HARD_POOL: usize = 3;
+
+/// One reuse batch of K identities x M images (two cameras each), as `train` draws them, with
+/// hard-negative pools of `pool` candidates (1: random negatives).
+fn reuse_batch(k: usize, m: usize, pool: usize) -> ReuseBatch {
     let labels: Vec<(i64, Option<u32>)> = (0..k * m)
         .map(|i| ((i / m) as i64, Some((i % 2) as u32)))
         .collect();
@@ -35,7 +39,7 @@ fn reuse_batch(k: usize, m: usize) -> ReuseBatch {
         negatives_per_positive: 2,
         cross_camera: false,
         camera_balanced: false,
-        negative_pool: 1,
+        negative_pool: pool,
     };
     ReuseSampler::new(&labels, &all, config, 0).map_or(
         ReuseBatch {
@@ -146,27 +150,10 @@ pub(super) fn measure(args: &Args, dev: &ComputeDevice) -> anyhow::Result<BenchO
         sync(&ad);
     });
     let train_pairs_per_s = b as f64 / (train_ms / 1e3);
-    let reuse = reuse_batch(config.reuse_identities, config.reuse_images);
-    let n_img = reuse.images.len();
-    let images = random(n_img * 3 * 160 * 60, 9);
-    let reuse_same: Vec<bool> = reuse.pairs.iter().map(|p| p.2).collect();
-    let mut optim = optimizer(&config);
-    let mut tnet = trainable(net.clone(), &ad);
-    let reuse_ms = median_ms(reps.min(3), || {
-        let input = StepInput::Reuse {
-            images: tensor4(images.clone(), [n_img, 3, 160, 60], &ad),
-            ia: reuse.pairs.iter().map(|p| p.0).collect(),
-            ib: reuse.pairs.iter().map(|p| p.1).collect(),
-            pools: Vec::new(),
-        };
-        if let Ok((next, _)) =
-            train_step(tnet.clone(), &mut optim, input, &reuse_same, 1e-6, 0, &ad)
-        {
-            tnet = next;
-        }
-        sync(&ad);
-    });
-    let train_reuse_pairs_per_s = reuse.pairs.len() as f64 / (reuse_ms / 1e3);
+    let reuse = reuse_batch(config.reuse_identities, config.reuse_images, 1);
+    let train_reuse_pairs_per_s = reuse_step(&net, &reuse, reps, &ad);
+    let hard = reuse_batch(config.reuse_identities, config.reuse_images, HARD_POOL);
+    let train_hard_pairs_per_s = reuse_step(&net, &hard, reps, &ad);
     let training_op = (dev.kind == BackendKind::Cpu).then(|| training_op(&reuse, &geo, reps));
 
     let shape = [25, 37, 12];
@@ -202,6 +189,8 @@ pub(super) fn measure(args: &Args, dev: &ComputeDevice) -> anyhow::Result<BenchO
         forward_stages_ms,
         train_pairs_per_s,
         train_reuse_pairs_per_s,
+        train_hard_pairs_per_s,
+        hard_pool: HARD_POOL,
         reuse_k: config.reuse_identities,
         reuse_m: config.reuse_images,
         reuse_pairs: reuse.pairs.len(),
@@ -252,6 +241,31 @@ fn training_op(reuse: &ReuseBatch, geo: &XcorrGeometry, reps: usize) -> Training
         forward_ms,
         backward_ms,
     }
+}
+
+/// The reuse training step `train` runs, on `batch` with random images: pairs scored by the
+/// loss per second (with pools, the kept candidates and the positives).
+fn reuse_step(net: &XCorrNet, batch: &ReuseBatch, reps: usize, ad: &Device) -> f64 {
+    let n_img = batch.images.len();
+    let images = random(n_img * 3 * 160 * 60, 9);
+    let same: Vec<bool> = batch.pairs.iter().map(|p| p.2).collect();
+    let mut optim = optimizer(&TrainConfig::default());
+    let mut tnet = trainable(net.clone(), ad);
+    let mut scored = 0;
+    let ms = median_ms(reps.min(3), || {
+        let input = StepInput::Reuse {
+            images: tensor4(images.clone(), [n_img, 3, 160, 60], ad),
+            ia: batch.pairs.iter().map(|p| p.0).collect(),
+            ib: batch.pairs.iter().map(|p| p.1).collect(),
+            pools: batch.pools.clone(),
+        };
+        if let Ok((next, stats)) = train_step(tnet.clone(), &mut optim, input, &same, 1e-6, 0, ad) {
+            tnet = next;
+            scored = stats.pairs;
+        }
+        sync(ad);
+    });
+    scored as f64 / (ms / 1e3)
 }
 
 fn forward_stages(

@@ -76,6 +76,10 @@ pub struct BenchOutput {
     pub train_pairs_per_s: f64,
     /// The training step of reuse batching: pairs scored by the loss per second.
     pub train_reuse_pairs_per_s: f64,
+    /// The reuse step with hard-negative pools of `hard_pool` candidates: pairs the loss keeps
+    /// per second.
+    pub train_hard_pairs_per_s: f64,
+    pub hard_pool: usize,
     /// Reuse batching's identities (K) and images per identity (M), and its pairs per step.
     pub reuse_k: usize,
     pub reuse_m: usize,

@@ -131,6 +131,14 @@ pub(super) fn print(out: &BenchOutput) {
             .map(|v| format!("{v:.1}")),
         py.and_then(|p| p.train_reuse_pairs_per_s).map(|v| t / v),
     );
+    let t = out.train_hard_pairs_per_s;
+    row(
+        &format!("  the same, hard negatives (pool {})", out.hard_pool),
+        format!("{t:.1}"),
+        gf(t, PAIR_TRAIN_FLOP + images_per_pair * TRUNK_TRAIN_FLOP),
+        None,
+        None,
+    );
     let r = out.rank_1000_seconds;
     row(
         "rank 1 query vs 1,000 cached (s)",
