@@ -9,8 +9,9 @@
 //!
 //! Mirrored features are not kept in the feature cache (they are recomputed per job).
 //!
-//! Measured with `models/cuhk03` on CUHK03 (`target/debug/reid-explorer eval --backend cpu
-//! --no-cache --dataset ../shared/data/cuhk03 --model models/cuhk03 --flip off|both ...`):
+//! Measured with `models/cuhk03-cross-camera` (then the default, `models/cuhk03`) on CUHK03
+//! (`target/debug/reid-explorer eval --backend cpu --no-cache --dataset ../shared/data/cuhk03
+//! --model models/cuhk03-cross-camera --flip off|both ...`):
 //!
 //! | protocol                           | flip | rank-1 | mAP   | mINP  | EER   |
 //! |------------------------------------|------|--------|-------|-------|-------|
