@@ -100,18 +100,21 @@ pub fn logits(net: &XCorrNet, input: StepInput) -> Tensor<2> {
 /// with `kept` (`[P]`, from [`hard_selection`]) the mean over the kept pairs alone.
 pub fn loss(logits: Tensor<2>, same: &[bool], kept: Option<&[bool]>, device: &Device) -> Tensor<1> {
     let p = same.len();
-    // Each kept pair's one-hot target scaled by 1 / (pairs kept): the sum is their mean.
-    let scale = kept.map(|k| 1.0 / k.iter().filter(|&&x| x).count().max(1) as f32);
+    // With `kept`, each kept pair's one-hot target is scaled by 1 / (pairs kept), the others
+    // are zero: the sum is the kept pairs' mean.
+    let scale = kept.map_or(1.0, |k| {
+        1.0 / k.iter().filter(|&&x| x).count().max(1) as f32
+    });
+    let weight = |i: usize| kept.map_or(1.0, |k| if k[i] { scale } else { 0.0 });
     let target: Vec<f32> = same
         .iter()
         .enumerate()
         .flat_map(|(i, &s)| {
-            let w = match (kept, scale) {
-                (Some(k), Some(scale)) if k[i] => scale,
-                (Some(_), _) => 0.0,
-                _ => 1.0,
-            };
-            if s { [0.0, w] } else { [w, 0.0] }
+            if s {
+                [0.0, weight(i)]
+            } else {
+                [weight(i), 0.0]
+            }
         })
         .collect();
     let target = Tensor::<2>::from_data(TensorData::new(target, [p, 2]), device); // [P, 2]
