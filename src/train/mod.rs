@@ -6,6 +6,7 @@ pub mod config;
 pub mod data;
 pub mod event;
 pub mod folder;
+pub mod resume;
 pub mod run;
 pub mod step;
 

@@ -6,11 +6,8 @@
 //! returns. A non-finite loss stops the run before anything is written, so the last checkpoint
 //! stays the last good state. The folder's model (`weights.bpk`) is the best validation so far.
 //!
-//! Resuming: the checkpoint's settings define the run. The caller's `out` always wins; the
-//! dataset location, epochs, max steps, the validation / checkpoint intervals and the
-//! hard-negative pool (random negatives first, hard ones later) may change (each change is
-//! reported as a notice); any other setting that differs from the checkpoint's
-//! is refused, naming it (start a new run with `init_from` to change those).
+//! Resuming: the checkpoint's settings define the run, except the few that [`super::resume`]
+//! lets a resume change.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +26,7 @@ use super::config::{Batching, TrainConfig};
 use super::data::{Sampling, TrainData};
 use super::event::TrainEvent;
 use super::folder::{StartMode, prepare};
+use super::resume::resume_config;
 use super::step::{StepInput, optimizer, train_step, trainable};
 use crate::cancel::CancelToken;
 use crate::data::augment::{AugmentConfig, ColorJitter};
@@ -69,63 +67,6 @@ pub enum TrainError {
 pub enum Outcome {
     Finished { step: u64 },
     Cancelled { step: u64 },
-}
-
-/// Settings a resumed run may change; everything else must match the checkpoint.
-const CHANGEABLE_ON_RESUME: [&str; 6] = [
-    "dataset",
-    "epochs",
-    "max_steps",
-    "validate_every",
-    "checkpoint_every",
-    "hard_negative_pool",
-];
-
-/// The configuration a resume runs with: `stored` (the checkpoint's) with the changeable
-/// settings of `requested` applied (one notice per change) and `requested.out` as the folder.
-/// Any other difference is an error naming every differing setting.
-fn resume_config(
-    stored: &TrainConfig,
-    requested: &TrainConfig,
-    notice: &mut dyn FnMut(String),
-) -> Result<TrainConfig, TrainError> {
-    let to_map = |c: &TrainConfig| match serde_json::to_value(c) {
-        Ok(serde_json::Value::Object(m)) => Ok(m),
-        _ => Err(TrainError::Config(
-            "internal: config is not an object".into(),
-        )),
-    };
-    let (old, new) = (to_map(stored)?, to_map(requested)?);
-    let mut refused = Vec::new();
-    for (key, value) in &new {
-        let before = old.get(key).unwrap_or(&serde_json::Value::Null);
-        if before == value || key == "out" || key == "init_from" {
-            continue;
-        }
-        if CHANGEABLE_ON_RESUME.contains(&key.as_str()) {
-            notice(format!("resume: {key} {before} -> {value}"));
-        } else {
-            refused.push(format!("{key} {value} (checkpoint: {before})"));
-        }
-    }
-    if !refused.is_empty() {
-        return Err(TrainError::Config(format!(
-            "{}: a resumed run keeps its settings, but these differ from the checkpoint: {}; \
-             resume without them, or start a new run (--init-from to fine-tune this model)",
-            requested.out.display(),
-            refused.join(", ")
-        )));
-    }
-    Ok(TrainConfig {
-        dataset: requested.dataset.clone(),
-        out: requested.out.clone(),
-        epochs: requested.epochs,
-        max_steps: requested.max_steps,
-        validate_every: requested.validate_every,
-        checkpoint_every: requested.checkpoint_every,
-        hard_negative_pool: requested.hard_negative_pool,
-        ..stored.clone()
-    })
 }
 
 /// Run (or resume) the training described by `config` on `device` (a plain device; autodiff
@@ -558,35 +499,4 @@ fn save_best(out: &Path, state: &TrainState, net: &XCorrNet) -> Result<(), Train
     save_model(out, &state.model, &net.valid()).map_err(|e| TrainError::Config(e.to_string()))?;
     write_history(out, &state.history)?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A resume may switch hard-negative mining on (with a notice); a changed recipe setting
-    /// is refused, naming it.
-    #[test]
-    fn a_resume_may_change_the_hard_negative_pool_but_not_the_recipe() {
-        let stored = TrainConfig::default();
-        let mut notices = Vec::new();
-        let hard = TrainConfig {
-            hard_negative_pool: 3,
-            ..stored.clone()
-        };
-        let got = resume_config(&stored, &hard, &mut |n| notices.push(n));
-        assert_eq!(got.map(|c| c.hard_negative_pool).ok(), Some(3));
-        assert_eq!(
-            notices,
-            vec!["resume: hard_negative_pool 1 -> 3".to_string()]
-        );
-        let other = TrainConfig {
-            momentum: 0.5,
-            ..stored.clone()
-        };
-        match resume_config(&stored, &other, &mut |_| {}) {
-            Err(TrainError::Config(e)) => assert!(e.contains("momentum 0.5"), "{e}"),
-            other => panic!("must be refused: {other:?}"),
-        }
-    }
 }

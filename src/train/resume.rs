@@ -1,0 +1,139 @@
+//! What a resumed run may change. The checkpoint's settings define the run; the caller's `out`
+//! always wins, and these may differ from the checkpoint (each change is reported as a notice):
+//! - where the data is, how long the run goes (epochs, max steps) and the validation /
+//!   checkpoint intervals;
+//! - the hard-negative pool (random negatives first, hard ones once the easy negatives are
+//!   learnt);
+//! - the learning-rate schedule, `lr` and `lr_decay`: `lr_t = lr / (1 + t * lr_decay)` with t the
+//!   run's global step, so that a run can lower its learning rate late (a step drop: e.g.
+//!   `--lr 0.0006 --lr-decay 0` holds 0.0006 from the resume on). The momentum buffer goes on.
+//!
+//! Any other setting that differs from the checkpoint's is refused, naming it (start a new run
+//! with `init_from` to change those).
+
+use super::config::TrainConfig;
+use super::run::TrainError;
+
+/// Settings a resumed run may change; everything else must match the checkpoint.
+const CHANGEABLE_ON_RESUME: [&str; 8] = [
+    "dataset",
+    "epochs",
+    "max_steps",
+    "validate_every",
+    "checkpoint_every",
+    "hard_negative_pool",
+    "learning_rate",
+    "lr_decay",
+];
+
+/// The configuration a resume runs with: `stored` (the checkpoint's) with the changeable
+/// settings of `requested` applied (one notice per change) and `requested.out` as the folder.
+/// Any other difference is an error naming every differing setting.
+pub(super) fn resume_config(
+    stored: &TrainConfig,
+    requested: &TrainConfig,
+    notice: &mut dyn FnMut(String),
+) -> Result<TrainConfig, TrainError> {
+    let to_map = |c: &TrainConfig| match serde_json::to_value(c) {
+        Ok(serde_json::Value::Object(m)) => Ok(m),
+        _ => Err(TrainError::Config(
+            "internal: config is not an object".into(),
+        )),
+    };
+    let (old, new) = (to_map(stored)?, to_map(requested)?);
+    let mut refused = Vec::new();
+    for (key, value) in &new {
+        let before = old.get(key).unwrap_or(&serde_json::Value::Null);
+        if before == value || key == "out" || key == "init_from" {
+            continue;
+        }
+        if CHANGEABLE_ON_RESUME.contains(&key.as_str()) {
+            notice(format!("resume: {key} {before} -> {value}"));
+        } else {
+            refused.push(format!("{key} {value} (checkpoint: {before})"));
+        }
+    }
+    if !refused.is_empty() {
+        return Err(TrainError::Config(format!(
+            "{}: a resumed run keeps its settings, but these differ from the checkpoint: {}; \
+             resume without them, or start a new run (--init-from to fine-tune this model)",
+            requested.out.display(),
+            refused.join(", ")
+        )));
+    }
+    Ok(TrainConfig {
+        dataset: requested.dataset.clone(),
+        out: requested.out.clone(),
+        epochs: requested.epochs,
+        max_steps: requested.max_steps,
+        validate_every: requested.validate_every,
+        checkpoint_every: requested.checkpoint_every,
+        hard_negative_pool: requested.hard_negative_pool,
+        learning_rate: requested.learning_rate,
+        lr_decay: requested.lr_decay,
+        ..stored.clone()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resume may switch hard-negative mining on (with a notice); a changed recipe setting
+    /// is refused, naming it.
+    #[test]
+    fn a_resume_may_change_the_hard_negative_pool_but_not_the_recipe() {
+        let stored = TrainConfig::default();
+        let mut notices = Vec::new();
+        let hard = TrainConfig {
+            hard_negative_pool: 3,
+            ..stored.clone()
+        };
+        let got = resume_config(&stored, &hard, &mut |n| notices.push(n));
+        assert_eq!(got.map(|c| c.hard_negative_pool).ok(), Some(3));
+        assert_eq!(
+            notices,
+            vec!["resume: hard_negative_pool 1 -> 3".to_string()]
+        );
+        let other = TrainConfig {
+            momentum: 0.5,
+            ..stored.clone()
+        };
+        match resume_config(&stored, &other, &mut |_| {}) {
+            Err(TrainError::Config(e)) => assert!(e.contains("momentum 0.5"), "{e}"),
+            other => panic!("must be refused: {other:?}"),
+        }
+    }
+
+    /// A step drop of the learning rate on resume: the new schedule applies from the run's
+    /// global step on (lr_at uses the new base and decay), each change a notice.
+    #[test]
+    fn a_resume_may_lower_the_learning_rate() {
+        let stored = TrainConfig::default(); // lr 0.05, decay 1e-4
+        let dropped = TrainConfig {
+            learning_rate: 0.0006,
+            lr_decay: 0.0,
+            ..stored.clone()
+        };
+        let mut notices = Vec::new();
+        let got = resume_config(&stored, &dropped, &mut |n| notices.push(n));
+        let Ok(cfg) = got else {
+            panic!("a lower learning rate must be accepted: {got:?}")
+        };
+        // Before: 0.05 / (1 + 60000 * 1e-4) = 0.05 / 7; after: constant 0.0006.
+        assert!((stored.lr_at(60_000) - 0.05 / 7.0).abs() < 1e-12);
+        assert_eq!(cfg.lr_at(60_000), 0.0006);
+        assert_eq!(cfg.lr_at(90_000), 0.0006);
+        notices.sort();
+        assert_eq!(
+            notices,
+            vec![
+                "resume: learning_rate 0.05 -> 0.0006".to_string(),
+                "resume: lr_decay 0.0001 -> 0.0".to_string(),
+            ]
+        );
+        // The rest of the recipe still comes from the checkpoint.
+        assert_eq!(cfg.momentum, stored.momentum);
+        assert_eq!(cfg.dampening, stored.dampening);
+    }
+}
