@@ -17,8 +17,8 @@ use crate::train::{
 ///
 /// On `--resume` the checkpoint's settings define the run and `--out` names the folder. These
 /// may change on a resume, each change printed as a notice: `--dataset` (the data moved),
-/// `--epochs`, `--max-steps`, `--validate-every`, `--checkpoint-every`, `--hard-negatives`.
-/// Any other setting given with a value different from the checkpoint's is refused with an
+/// `--epochs`, `--max-steps`, `--validate-every`, `--checkpoint-every`, `--hard-negatives`, and
+/// the learning-rate schedule `--lr`, `--lr-decay` (a step drop late in a run). Any other setting given with a value different from the checkpoint's is refused with an
 /// error naming it.
 #[derive(Debug, clap::Args)]
 pub struct Args {
