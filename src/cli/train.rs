@@ -15,11 +15,11 @@ use crate::train::{
 /// Arguments of `train`. Settings left out take the authors' recipe (`TrainConfig::default`)
 /// for a new run, and the checkpoint's values on `--resume`.
 ///
-/// On `--resume` the checkpoint's settings define the run and `--out` names the folder. These
-/// may change on a resume, each change printed as a notice: `--dataset` (the data moved),
-/// `--epochs`, `--max-steps`, `--validate-every`, `--checkpoint-every`, `--hard-negatives`, and
-/// the learning-rate schedule `--lr`, `--lr-decay` (a step drop late in a run). Any other setting given with a value different from the checkpoint's is refused with an
-/// error naming it.
+/// On `--resume` the checkpoint's settings define the run and `--out` names the folder; the
+/// few that may change (lengths, intervals, the data's location, the hard-negative pool, the
+/// learning-rate schedule) are listed in [`crate::train::resume`], each change printed as a
+/// notice. Any other setting given with a value different from the checkpoint's is refused with
+/// an error naming it.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Dataset root with identity labels (its training split is used). Optional on --resume.

@@ -61,18 +61,16 @@ pub(super) fn resume_config(
             refused.join(", ")
         )));
     }
-    Ok(TrainConfig {
-        dataset: requested.dataset.clone(),
-        out: requested.out.clone(),
-        epochs: requested.epochs,
-        max_steps: requested.max_steps,
-        validate_every: requested.validate_every,
-        checkpoint_every: requested.checkpoint_every,
-        hard_negative_pool: requested.hard_negative_pool,
-        learning_rate: requested.learning_rate,
-        lr_decay: requested.lr_decay,
-        ..stored.clone()
-    })
+    // The checkpoint's settings with the requested folder and changeable settings over them:
+    // the same list decides what is reported and what is applied.
+    let mut merged = old;
+    for key in CHANGEABLE_ON_RESUME.iter().chain(&["out"]) {
+        if let Some(value) = new.get(*key) {
+            merged.insert((*key).to_string(), value.clone());
+        }
+    }
+    serde_json::from_value(serde_json::Value::Object(merged))
+        .map_err(|e| TrainError::Config(format!("internal: resumed config: {e}")))
 }
 
 #[cfg(test)]
