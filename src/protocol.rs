@@ -17,7 +17,7 @@ pub use crate::eval::{Labels, Protocol};
 pub use crate::model::ModelConfig;
 pub use crate::model::calibration::Calibration;
 pub use crate::model::trace::{Branch, Trace, TracedMap};
-pub use crate::train::{StartMode, TrainConfig, TrainEvent};
+pub use crate::train::{ResumeSchedule, StartMode, TrainConfig, TrainEvent};
 
 use crate::backend::BackendError;
 use crate::data::ImageError;
@@ -78,10 +78,12 @@ impl Command {
 #[derive(Debug, Clone)]
 pub enum TrainCommand {
     /// Start a run. `Resume` continues the run checkpointed in `config.out` with the
-    /// checkpoint's settings (the form's epochs and max steps apply).
+    /// checkpoint's settings (the form's epochs and max steps apply, and its learning-rate
+    /// schedule when `schedule` is [`ResumeSchedule::Form`]; ignored by the other modes).
     Start {
         config: Box<TrainConfig>,
         mode: StartMode,
+        schedule: ResumeSchedule,
     },
     Pause,
     Resume,

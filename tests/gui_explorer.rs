@@ -267,3 +267,79 @@ fn training_asks_before_replacing_a_model() {
         "the first model's card"
     );
 }
+
+/// The checkpoint's line names its step and learning rate; "Load its settings" fills the form
+/// with the checkpoint's settings; a resume with "the form's learning rate" ticked runs on the
+/// form's schedule (reported as a notice) and keeps the rest of the checkpoint's recipe.
+#[test]
+fn a_resume_can_take_the_forms_learning_rate_and_the_form_can_load_the_checkpoints() {
+    use reid_explorer::train::checkpoint::stored_state;
+    use reid_explorer::train::{StartMode, TrainControl, train};
+    let fx = fixture();
+    let out = fx.dir.path().join("dropped");
+    // The checkpointed run: a constant (dropped) rate and a weight decay of its own.
+    let stored = TrainConfig {
+        dataset: fx.dataset.clone(),
+        out: out.clone(),
+        epochs: 100,
+        batch_size: 8,
+        max_steps: Some(1),
+        validate_every: 0,
+        checkpoint_every: 1,
+        validation_fraction: 0.0,
+        learning_rate: 0.01,
+        lr_decay: 0.0,
+        weight_decay: 0.001,
+        ..TrainConfig::default()
+    };
+    train(
+        &stored,
+        StartMode::New,
+        &Device::flex(),
+        &TrainControl::default(),
+        &mut |_| {},
+    )
+    .expect("a checkpoint to resume");
+    // The form: the authors' schedule and weight decay, one step more.
+    let form = TrainConfig {
+        max_steps: Some(2),
+        learning_rate: 0.05,
+        lr_decay: 1e-4,
+        weight_decay: 0.0005,
+        ..stored.clone()
+    };
+    let mut h = harness(&fx, Some(form));
+    click_tab(&mut h, Tab::Training);
+    wait_for(
+        &mut h,
+        "checkpoint: step 1 · learning rate 0.0100 (constant 0.0100)",
+    );
+    h.get_by_label("resume with the form's learning rate")
+        .click();
+    h.step();
+    h.get_by_label_contains("Resume from checkpoint").click();
+    wait_for(&mut h, "resume: learning_rate 0.01 -> 0.05");
+    wait_for(&mut h, "Training: finished");
+    let state = stored_state(&out).expect("the resumed run's checkpoint");
+    assert_eq!(state.step, 2);
+    assert_eq!(
+        (state.config.learning_rate, state.config.lr_decay),
+        (0.05, 1e-4)
+    );
+    assert_eq!(
+        state.config.weight_decay, 0.001,
+        "the recipe is the checkpoint's"
+    );
+    wait_for(
+        &mut h,
+        "checkpoint: step 2 · learning rate 0.0500 (0.0500 / (1 + t × 0.000100))",
+    );
+    // Load the checkpoint's settings: the form takes its weight decay.
+    assert_eq!(h.state().persisted().train.weight_decay, 0.0005);
+    h.get_by_label("Load its settings").click();
+    h.step();
+    let form = &h.state().persisted().train;
+    assert_eq!(form.weight_decay, 0.001);
+    assert_eq!((form.learning_rate, form.lr_decay), (0.05, 1e-4));
+    assert_eq!(form.out, out);
+}

@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 use eframe::egui::{self, RichText};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
+mod buttons;
+
 use super::views::View;
 use super::widgets::format_value;
 use super::{Action, ViewCtx};
-use crate::protocol::{StartMode, TrainCommand, TrainEvent};
+use crate::protocol::{TrainCommand, TrainEvent};
 use crate::train::{OutputFolder, TrainFailure};
 
 const ORANGE: egui::Color32 = egui::Color32::from_rgb(240, 150, 40);
@@ -131,6 +133,8 @@ pub struct TrainingView {
     checkpoint: Option<(PathBuf, OutputFolder, Instant)>,
     /// The user confirmed replacing the model in the output folder.
     replace: bool,
+    /// The next "Resume from checkpoint" takes the form's learning-rate schedule.
+    form_schedule: bool,
 }
 
 impl TrainingView {
@@ -255,83 +259,7 @@ impl TrainingView {
         }
         self.checkpoint
             .as_ref()
-            .map_or_else(OutputFolder::default, |(_, state, _)| *state)
-    }
-
-    /// The start / resume / pause / stop buttons.
-    fn buttons(
-        &mut self,
-        ui: &mut egui::Ui,
-        cx: &mut ViewCtx<'_>,
-        active: bool,
-        OutputFolder {
-            holds_model,
-            resumable,
-        }: OutputFolder,
-        out: &mut Vec<Action>,
-    ) {
-        ui.horizontal_wrapped(|ui| {
-            let config = cx.persisted.train.clone();
-            let may_start = !holds_model || self.replace;
-            if ui
-                .add_enabled(!active && may_start, egui::Button::new("Start training"))
-                .on_disabled_hover_text(
-                    "the output folder holds a trained model: tick \"replace\" or choose another folder",
-                )
-                .clicked()
-            {
-                self.run = Some(Run::new(config.out.clone()));
-                let mode = if holds_model {
-                    StartMode::Overwrite
-                } else {
-                    StartMode::New
-                };
-                self.replace = false;
-                out.push(Action::Train(TrainCommand::Start {
-                    config: Box::new(config.clone()),
-                    mode,
-                }));
-            }
-            if ui
-                .add_enabled(
-                    !active && resumable,
-                    egui::Button::new("Resume from checkpoint"),
-                )
-                .on_hover_text("continue the run saved in the output folder with its own settings")
-                .on_disabled_hover_text("no checkpoint in the output folder")
-                .clicked()
-            {
-                self.run = Some(Run::new(config.out.clone()));
-                out.push(Action::Train(TrainCommand::Start {
-                    config: Box::new(config),
-                    mode: StartMode::Resume,
-                }));
-            }
-        });
-        ui.horizontal_wrapped(|ui| {
-            let status = self.run.as_ref().map(|r| r.status.clone());
-            if ui
-                .add_enabled(status == Some(Status::Running), egui::Button::new("Pause"))
-                .on_hover_text("Space")
-                .clicked()
-            {
-                out.push(Action::Train(TrainCommand::Pause));
-            }
-            if ui
-                .add_enabled(status == Some(Status::Paused), egui::Button::new("Resume"))
-                .on_hover_text("Space")
-                .clicked()
-            {
-                out.push(Action::Train(TrainCommand::Resume));
-            }
-            if ui
-                .add_enabled(active, egui::Button::new("Stop"))
-                .on_hover_text("stop after this step; a checkpoint is written")
-                .clicked()
-            {
-                out.push(Action::Train(TrainCommand::Stop));
-            }
-        });
+            .map_or_else(OutputFolder::default, |(_, state, _)| state.clone())
     }
 
     fn progress_and_plots(&mut self, ui: &mut egui::Ui, alpha: &mut f32, out: &mut Vec<Action>) {
@@ -368,7 +296,7 @@ impl View for TrainingView {
                                  (its model card is moved to README.replaced.md)",
                             );
                     }
-                    self.buttons(ui, cx, active, folder, &mut out);
+                    self.buttons(ui, cx, active, &folder, &mut out);
                 });
             });
         egui::CentralPanel::default().show(ui, |ui| {

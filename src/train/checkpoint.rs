@@ -346,11 +346,15 @@ pub fn read_checkpoint(out: &Path, device: &Device) -> Result<LoadedCheckpoint, 
 
 /// The run configuration stored in `out`'s checkpoint (without loading its weights).
 pub fn stored_config(out: &Path) -> Result<TrainConfig, CheckpointError> {
+    stored_state(out).map(|s| s.config)
+}
+
+/// The state of the run checkpointed in `out` (`state.json` only: no weights are read).
+pub fn stored_state(out: &Path) -> Result<TrainState, CheckpointError> {
     for dir in [out.join(CHECKPOINT_DIR), out.join(OLD_DIR)] {
         let path = dir.join(STATE_FILE);
         if let Ok(text) = std::fs::read(&path) {
-            let state: TrainState = serde_json::from_slice(&text).map_err(|e| invalid(&path, e))?;
-            return Ok(state.config);
+            return serde_json::from_slice(&text).map_err(|e| invalid(&path, e));
         }
     }
     Err(CheckpointError::Missing {

@@ -73,6 +73,40 @@ pub(super) fn resume_config(
         .map_err(|e| TrainError::Config(format!("internal: resumed config: {e}")))
 }
 
+/// Which learning-rate schedule a resume started from the GUI runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResumeSchedule {
+    /// The checkpoint's `learning_rate` and `lr_decay` go on: the run continues as it was.
+    #[default]
+    Checkpoint,
+    /// The form's `learning_rate` and `lr_decay` apply from the resume on (a step drop, or a warm
+    /// restart to a higher rate); each change is reported as a notice by [`resume_config`].
+    Form,
+}
+
+/// The settings a resume asked for by the GUI's form runs with: the checkpoint's (`stored`),
+/// with the form's folder and length (epochs, max steps), and the form's learning-rate schedule
+/// when `schedule` says so. The form's other settings are not applied: the form may still hold
+/// the settings of another run.
+pub fn form_resume_config(
+    stored: TrainConfig,
+    form: &TrainConfig,
+    schedule: ResumeSchedule,
+) -> TrainConfig {
+    let (learning_rate, lr_decay) = match schedule {
+        ResumeSchedule::Checkpoint => (stored.learning_rate, stored.lr_decay),
+        ResumeSchedule::Form => (form.learning_rate, form.lr_decay),
+    };
+    TrainConfig {
+        out: form.out.clone(),
+        epochs: form.epochs,
+        max_steps: form.max_steps,
+        learning_rate,
+        lr_decay,
+        ..stored
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +167,36 @@ mod tests {
         // The rest of the recipe still comes from the checkpoint.
         assert_eq!(cfg.momentum, stored.momentum);
         assert_eq!(cfg.dampening, stored.dampening);
+    }
+    /// A GUI resume keeps the checkpoint's schedule unless the form's is asked for; the form's
+    /// other settings never apply (only its folder and length).
+    #[test]
+    fn a_form_resume_takes_the_forms_schedule_only_when_asked() {
+        let stored = TrainConfig {
+            learning_rate: 0.00058,
+            lr_decay: 0.0,
+            momentum: 0.9,
+            max_steps: Some(79_500),
+            ..TrainConfig::default()
+        };
+        let form = TrainConfig {
+            out: "elsewhere".into(),
+            learning_rate: 0.05,
+            lr_decay: 1e-4,
+            momentum: 0.5,
+            max_steps: Some(100_000),
+            ..TrainConfig::default()
+        };
+        let kept = form_resume_config(stored.clone(), &form, ResumeSchedule::Checkpoint);
+        assert_eq!((kept.learning_rate, kept.lr_decay), (0.00058, 0.0));
+        let given = form_resume_config(stored.clone(), &form, ResumeSchedule::Form);
+        assert_eq!((given.learning_rate, given.lr_decay), (0.05, 1e-4));
+        for c in [&kept, &given] {
+            assert_eq!(c.out, form.out);
+            assert_eq!(c.max_steps, Some(100_000));
+            assert_eq!(c.momentum, 0.9, "the recipe stays the checkpoint's");
+        }
+        // Whatever the form asked, the result is a config resume_config accepts.
+        assert!(resume_config(&stored, &given, &mut |_| {}).is_ok());
     }
 }

@@ -124,7 +124,11 @@ impl Workers {
     /// Start, pause, resume or stop training.
     pub fn train(&mut self, command: TrainCommand) {
         match command {
-            TrainCommand::Start { config, mode } => {
+            TrainCommand::Start {
+                config,
+                mode,
+                schedule,
+            } => {
                 if self.training() {
                     self.outbox
                         .error(JobKind::Training, JobFailure::AlreadyTraining);
@@ -136,7 +140,7 @@ impl Workers {
                 let backend = self.backend;
                 let spawned = std::thread::Builder::new()
                     .name("training".into())
-                    .spawn(move || training::run(backend, *config, mode, control, out));
+                    .spawn(move || training::run(backend, *config, mode, schedule, control, out));
                 if let Err(e) = spawned {
                     self.outbox.error(
                         JobKind::Training,

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use super::Outbox;
 use crate::backend::{BackendChoice, select};
-use crate::protocol::{Event, StartMode, TrainEvent};
+use crate::protocol::{Event, ResumeSchedule, StartMode, TrainEvent};
+use crate::train::resume::form_resume_config;
 use crate::train::{Outcome, TrainConfig, TrainControl, TrainFailure, train};
 
 /// Run one training session to its end (finished, cancelled or failed).
@@ -14,19 +15,16 @@ pub(super) fn run(
     backend: BackendChoice,
     config: TrainConfig,
     mode: StartMode,
+    schedule: ResumeSchedule,
     control: Arc<TrainControl>,
     out: Outbox,
 ) {
     let failed = |reason: TrainFailure| out.send(Event::Train(TrainEvent::Failed { reason }));
-    // A resume from the GUI continues the stored run: its settings, the form's length.
+    // A resume from the GUI continues the stored run: its settings, the form's length (and
+    // learning-rate schedule when asked).
     let config = if mode == StartMode::Resume {
         match crate::train::checkpoint::stored_config(&config.out) {
-            Ok(stored) => TrainConfig {
-                out: config.out,
-                epochs: config.epochs,
-                max_steps: config.max_steps,
-                ..stored
-            },
+            Ok(stored) => form_resume_config(stored, &config, schedule),
             Err(e) => return failed(e.into()),
         }
     } else {
