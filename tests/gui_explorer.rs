@@ -268,9 +268,10 @@ fn training_asks_before_replacing_a_model() {
     );
 }
 
-/// The checkpoint's line names its step and learning rate; "Load its settings" fills the form
-/// with the checkpoint's settings; a resume with "the form's learning rate" ticked runs on the
-/// form's schedule (reported as a notice) and keeps the rest of the checkpoint's recipe.
+/// The checkpoint's line names its step and learning rate; a resume with "the form's learning
+/// rate" ticked runs on the form's schedule (reported as a notice), keeps the rest of the
+/// checkpoint's recipe and plots the recorded steps first; "Load its settings" fills the form
+/// with the checkpoint's settings; "Show its curves" plots the folder's recorded run.
 #[test]
 fn a_resume_can_take_the_forms_learning_rate_and_the_form_can_load_the_checkpoints() {
     use reid_explorer::train::checkpoint::stored_state;
@@ -319,6 +320,8 @@ fn a_resume_can_take_the_forms_learning_rate_and_the_form_can_load_the_checkpoin
     h.step();
     h.get_by_label_contains("Resume from checkpoint").click();
     wait_for(&mut h, "resume: learning_rate 0.01 -> 0.05");
+    // The curves recorded before the resume go before the live ones.
+    wait_for(&mut h, "recorded: 1 steps");
     wait_for(&mut h, "Training: finished");
     let state = stored_state(&out).expect("the resumed run's checkpoint");
     assert_eq!(state.step, 2);
@@ -342,4 +345,8 @@ fn a_resume_can_take_the_forms_learning_rate_and_the_form_can_load_the_checkpoin
     assert_eq!(form.weight_decay, 0.001);
     assert_eq!((form.learning_rate, form.lr_decay), (0.05, 1e-4));
     assert_eq!(form.out, out);
+    // The folder's recorded run on its own: both steps.
+    h.get_by_label("Show its curves").click();
+    wait_for(&mut h, "Training: the output folder's recorded run");
+    wait_for(&mut h, "recorded: 2 steps");
 }

@@ -138,6 +138,13 @@ impl ExplorerApp {
                     .note(format!("{what} written: {}", path.display())),
                 Err(e) => self.chrome.error(format!("{what}: {e}")),
             },
+            TaskResult::History { out, result } => match result {
+                Ok(Some(history)) => self.views.training.show_history(out, &history),
+                Ok(None) => self
+                    .chrome
+                    .note(format!("{}: no recorded training history", out.display())),
+                Err(e) => self.chrome.error(format!("training history: {e}")),
+            },
             TaskResult::Failed { task, error } => {
                 self.chrome
                     .error(format!("background task {task}: {error}"));
@@ -262,6 +269,12 @@ impl ExplorerApp {
             Action::Send(c) => self.jobs.send(c),
             Action::Train(c) => self.jobs.train(c),
             Action::UseModel(dir) => self.load_model(dir),
+            Action::ShowHistory(out) => self.bg.spawn("read-history", move || {
+                let result = crate::train::checkpoint::read_history(&out)
+                    .map(|h| h.map(Box::new))
+                    .map_err(|e| e.to_string());
+                TaskResult::History { out, result }
+            }),
             Action::ExportCsv => self.bg.pick(Pick::ExportCsv),
             Action::ExportEvaluation { evaluation, dir } => {
                 self.chrome

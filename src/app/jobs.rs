@@ -267,6 +267,11 @@ pub enum TaskResult {
     },
     /// A screenshot of the window arrived.
     Screenshot(Arc<egui::ColorImage>),
+    /// An output folder's `history.json` was read (`None`: the folder has none).
+    History {
+        out: PathBuf,
+        result: Result<Option<Box<crate::train::checkpoint::History>>, String>,
+    },
     /// A task could not run to its end (`task`: the name given to [`Background::spawn`]).
     Failed {
         task: &'static str,

@@ -150,6 +150,8 @@ pub(crate) enum Action {
     Train(TrainCommand),
     /// Load this model folder.
     UseModel(PathBuf),
+    /// Read this output folder's recorded training history and plot it in the Training view.
+    ShowHistory(PathBuf),
     /// Export the gallery ranking as CSV (asks for a file).
     ExportCsv,
     /// Write an evaluation's files into a folder (those of `eval --export DIR`).

@@ -6,21 +6,16 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use eframe::egui::{self, RichText};
-use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
 mod buttons;
+mod history;
+mod plots;
 
 use super::views::View;
 use super::widgets::format_value;
 use super::{Action, ViewCtx};
 use crate::protocol::{TrainCommand, TrainEvent};
 use crate::train::{OutputFolder, TrainFailure};
-
-const ORANGE: egui::Color32 = egui::Color32::from_rgb(240, 150, 40);
-const GREEN: egui::Color32 = egui::Color32::from_rgb(70, 180, 90);
-const BLUE: egui::Color32 = egui::Color32::from_rgb(80, 140, 230);
-const PURPLE: egui::Color32 = egui::Color32::from_rgb(170, 110, 230);
-const TEAL: egui::Color32 = egui::Color32::from_rgb(40, 190, 190);
 
 /// Where a run stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +27,8 @@ enum Status {
     Finished,
     Cancelled,
     Failed(TrainFailure),
+    /// Not a run: the curves recorded in an output folder's `history.json`.
+    Saved,
 }
 
 /// One run's live record.
@@ -48,6 +45,9 @@ struct Run {
     lr: Vec<[f64; 2]>,
     rank1: Vec<[f64; 2]>,
     map: Vec<[f64; 2]>,
+    /// The authors' protocol (absent from older validations).
+    authors_rank1: Vec<[f64; 2]>,
+    authors_map: Vec<[f64; 2]>,
     pairs_per_s: f64,
     /// First step seen in this session and when (for the ETA).
     clock: Option<(u64, Instant)>,
@@ -56,6 +56,8 @@ struct Run {
     finished_dir: Option<PathBuf>,
     /// Notices from the run (settings changed on resume, new best model, clean-ups).
     notices: Vec<String>,
+    /// What the output folder's recorded history holds, once it is shown.
+    recorded: Option<String>,
 }
 
 impl Run {
@@ -68,11 +70,14 @@ impl Run {
             step: 0,
             epoch: 0,
             notices: Vec::new(),
+            recorded: None,
             loss: Vec::new(),
             accuracy: Vec::new(),
             lr: Vec::new(),
             rank1: Vec::new(),
             map: Vec::new(),
+            authors_rank1: Vec::new(),
+            authors_map: Vec::new(),
             pairs_per_s: 0.0,
             clock: None,
             last_checkpoint: None,
@@ -189,6 +194,9 @@ impl TrainingView {
                 r.step = start_step;
                 r.pairs_per_epoch = pairs_per_epoch;
                 r.clock = None;
+                // A history loaded before the run started may reach past its checkpoint: the
+                // run measures those steps again.
+                r.keep_until(start_step);
             }
             TrainEvent::Step {
                 step,
@@ -218,8 +226,7 @@ impl TrainingView {
                 r.step = r.step.max(step);
             }
             TrainEvent::Validation(v) => {
-                r.rank1.push([v.step as f64, v.rank1 * 100.0]);
-                r.map.push([v.step as f64, v.map * 100.0]);
+                r.push_validation(&v);
             }
             TrainEvent::Notice { message } => r.notices.push(message),
             TrainEvent::Checkpoint { step, path } => r.last_checkpoint = Some((step, path)),
@@ -271,7 +278,7 @@ impl TrainingView {
         };
         progress(ui, r, out);
         ui.separator();
-        plots(ui, r, alpha);
+        plots::plots(ui, r, alpha);
     }
 }
 
@@ -323,6 +330,7 @@ fn progress(ui: &mut egui::Ui, r: &Run, out: &mut Vec<Action>) {
         Status::Finished => "finished".into(),
         Status::Cancelled => "stopped (checkpoint written)".into(),
         Status::Failed(why) => format!("failed: {why}"),
+        Status::Saved => "the output folder's recorded run".into(),
     };
     ui.horizontal(|ui| {
         ui.label(RichText::new(format!("Training: {status}")).strong());
@@ -363,6 +371,9 @@ fn progress(ui: &mut egui::Ui, r: &Run, out: &mut Vec<Action>) {
             .weak(),
         );
     }
+    if let Some(line) = &r.recorded {
+        ui.label(RichText::new(line).weak());
+    }
     for notice in r.notices.iter().rev().take(3).rev() {
         ui.label(RichText::new(notice).weak());
     }
@@ -385,74 +396,6 @@ fn progress(ui: &mut egui::Ui, r: &Run, out: &mut Vec<Action>) {
     {
         out.push(Action::UseModel(dir.clone()));
     }
-}
-
-/// Loss (raw and smoothed with EMA weight `alpha`, adjustable), pair accuracy, learning rate
-/// and validation rank-1 / mAP against the step.
-fn plots(ui: &mut egui::Ui, r: &Run, alpha: &mut f32) {
-    let h = ((ui.available_height() - 40.0) / 2.0).max(120.0);
-    let w = ((ui.available_width() - 16.0) / 2.0).max(160.0);
-    let link = egui::Id::unique("train-plots");
-    let smoothed = ema(&r.loss, f64::from(*alpha));
-    let plot = |id: &str, y: &str| {
-        Plot::new(id.to_string())
-            .height(h)
-            .width(w)
-            .legend(Legend::default())
-            .link_axis(link, [true, false])
-            .x_axis_label("step")
-            .y_axis_label(y.to_string())
-            .allow_scroll(false)
-    };
-    ui.horizontal(|ui| {
-        plot("plot-loss", "loss")
-            .y_axis_formatter(|mark, _| format_value(mark.value as f32))
-            .show(ui, |p| {
-                p.line(
-                    Line::new("loss", PlotPoints::from(r.loss.clone()))
-                        .color(egui::Color32::from_gray(140)),
-                );
-                p.line(
-                    Line::new("loss (EMA)", PlotPoints::from(smoothed))
-                        .width(2.0)
-                        .color(ORANGE),
-                );
-            });
-        plot("plot-acc", "%")
-            .include_y(0.0)
-            .include_y(100.0)
-            .show(ui, |p| {
-                p.line(
-                    Line::new("pair accuracy", PlotPoints::from(r.accuracy.clone())).color(GREEN),
-                );
-            });
-    });
-    ui.horizontal(|ui| {
-        plot("plot-lr", "lr").show(ui, |p| {
-            p.line(Line::new("learning rate", PlotPoints::from(r.lr.clone())).color(BLUE))
-        });
-        plot("plot-val", "%")
-            .include_y(0.0)
-            .include_y(100.0)
-            .show(ui, |p| {
-                p.line(Line::new("val rank-1", PlotPoints::from(r.rank1.clone())).color(PURPLE));
-                p.points(
-                    Points::new("val rank-1", PlotPoints::from(r.rank1.clone()))
-                        .radius(3.0)
-                        .color(PURPLE),
-                );
-                p.line(Line::new("val mAP", PlotPoints::from(r.map.clone())).color(TEAL));
-                p.points(
-                    Points::new("val mAP", PlotPoints::from(r.map.clone()))
-                        .radius(3.0)
-                        .color(TEAL),
-                );
-            });
-    });
-    ui.horizontal(|ui| {
-        ui.label("loss smoothing (EMA weight)");
-        ui.add(egui::Slider::new(alpha, 0.005..=1.0).logarithmic(true));
-    });
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ pub(crate) struct OutputFolder {
     pub holds_model: bool,
     /// A checkpoint is there (the run can be resumed).
     pub resumable: bool,
+    /// A recorded history (`history.json`) is there: its curves can be shown.
+    pub has_history: bool,
     /// The checkpointed run: its step and settings (`None` without a readable checkpoint).
     pub checkpoint: Option<StoredRun>,
 }
@@ -44,6 +46,7 @@ impl OutputFolder {
         Self {
             holds_model: folder::holds_model(out),
             resumable,
+            has_history: out.join(checkpoint::HISTORY_FILE).exists(),
             checkpoint: resumable
                 .then(|| checkpoint::stored_state(out).ok())
                 .flatten()

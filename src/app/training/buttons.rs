@@ -70,10 +70,23 @@ impl TrainingView {
                 // A schedule change applies once: the next resume continues it as stored.
                 self.form_schedule = false;
                 out.push(Action::Train(TrainCommand::Start {
-                    config: Box::new(config),
+                    config: Box::new(config.clone()),
                     mode: StartMode::Resume,
                     schedule,
                 }));
+                // The curves so far go before the live ones.
+                out.push(Action::ShowHistory(config.out.clone()));
+            }
+            if ui
+                .add_enabled(!active && folder.has_history, egui::Button::new("Show its curves"))
+                .on_hover_text(
+                    "plot the run recorded in the output folder (history.json): loss, accuracy, \
+                     learning rate and every validation",
+                )
+                .on_disabled_hover_text("no recorded history in the output folder")
+                .clicked()
+            {
+                out.push(Action::ShowHistory(config.out.clone()));
             }
         });
         if let Some(stored) = &folder.checkpoint {

@@ -1,0 +1,236 @@
+//! A run's recorded history (`out/history.json`) in the Training view: on its own ("Show its
+//! curves", a folder's finished or stopped run), or before a resumed run's live curves.
+
+use std::path::PathBuf;
+
+use super::{Run, Status, TrainingView};
+use crate::train::checkpoint::{History, StepRecord, ValidationRecord};
+
+/// At most this many points per step series: a long run's steps are thinned by a stride (every
+/// validation is kept).
+const MAX_STEP_POINTS: usize = 20_000;
+
+impl TrainingView {
+    /// `out`'s recorded history arrived. A run going on (or just started) in `out` gets it before
+    /// its live points; otherwise it is shown on its own, as the folder's recorded run.
+    pub fn show_history(&mut self, out: PathBuf, history: &History) {
+        match &mut self.run {
+            Some(r) if r.model_dir == out && r.active() => r.prepend_history(history),
+            _ => {
+                let mut r = Run::new(out.clone());
+                r.status = Status::Saved;
+                r.prepend_history(history);
+                r.step = history.steps.last().map_or(0, |s| s.step);
+                r.total_steps = r.step;
+                r.epoch = history.validations.last().map_or(0, |v| v.epoch);
+                r.finished_dir = Some(out);
+                self.run = Some(r);
+            }
+        }
+    }
+}
+
+impl Run {
+    /// Put `history`'s records before the live ones, up to the first live step (what the
+    /// history holds beyond it is measured again by the live run), with a line saying what it
+    /// holds.
+    pub(super) fn prepend_history(&mut self, h: &History) {
+        let first_live = self.loss.first().map_or(f64::INFINITY, |p| p[0]);
+        let steps: Vec<&StepRecord> = h
+            .steps
+            .iter()
+            .filter(|s| (s.step as f64) < first_live)
+            .collect();
+        let stride = steps.len().div_ceil(MAX_STEP_POINTS).max(1);
+        let thinned = steps
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % stride == 0 || *i + 1 == steps.len())
+            .map(|(_, s)| *s);
+        let (mut loss, mut accuracy, mut lr) = (Vec::new(), Vec::new(), Vec::new());
+        for s in thinned {
+            let x = s.step as f64;
+            loss.push([x, f64::from(s.loss)]);
+            accuracy.push([x, f64::from(s.accuracy) * 100.0]);
+            lr.push([x, s.lr]);
+        }
+        prepend(&mut self.loss, loss);
+        prepend(&mut self.accuracy, accuracy);
+        prepend(&mut self.lr, lr);
+        let mut recorded = Run::new(PathBuf::new());
+        for v in &h.validations {
+            if (v.step as f64) < first_live {
+                recorded.push_validation(v);
+            }
+        }
+        prepend(&mut self.rank1, recorded.rank1);
+        prepend(&mut self.map, recorded.map);
+        prepend(&mut self.authors_rank1, recorded.authors_rank1);
+        prepend(&mut self.authors_map, recorded.authors_map);
+        self.recorded = Some(summary(h, stride));
+    }
+
+    /// One validation's points (percent).
+    pub(super) fn push_validation(&mut self, v: &ValidationRecord) {
+        let x = v.step as f64;
+        self.rank1.push([x, v.rank1 * 100.0]);
+        self.map.push([x, v.map * 100.0]);
+        if let Some(a) = v.authors_rank1 {
+            self.authors_rank1.push([x, a * 100.0]);
+        }
+        if let Some(a) = v.authors_map {
+            self.authors_map.push([x, a * 100.0]);
+        }
+    }
+
+    /// Drop the points after `step` (a resumed run's checkpoint: it measures them again).
+    pub(super) fn keep_until(&mut self, step: u64) {
+        let x = step as f64;
+        for series in [
+            &mut self.loss,
+            &mut self.accuracy,
+            &mut self.lr,
+            &mut self.rank1,
+            &mut self.map,
+            &mut self.authors_rank1,
+            &mut self.authors_map,
+        ] {
+            series.retain(|p| p[0] <= x);
+        }
+    }
+}
+
+/// `before` followed by what `series` held.
+fn prepend(series: &mut Vec<[f64; 2]>, mut before: Vec<[f64; 2]>) {
+    before.append(series);
+    *series = before;
+}
+
+/// What a history holds, in a line: steps, hours, validations and the best one.
+fn summary(h: &History, stride: usize) -> String {
+    let last = h.steps.last().map_or(0, |s| s.step);
+    let mut line = format!(
+        "recorded: {last} steps, {:.1} h of training, {} validations",
+        h.seconds / 3600.0,
+        h.validations.len()
+    );
+    if let Some(b) = h.best {
+        line += &format!(
+            "; best (the folder's model) at step {}: rank-1 {:.1}% / mAP {:.1}%",
+            b.step,
+            b.rank1 * 100.0,
+            b.map * 100.0
+        );
+        if let (Some(r), Some(m)) = (b.authors_rank1, b.authors_map) {
+            line += &format!(", authors' {:.1}% / {:.1}%", r * 100.0, m * 100.0);
+        }
+    }
+    if stride > 1 {
+        line += &format!(" (every {stride}th step plotted)");
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::TrainEvent;
+
+    fn history(steps: u64, every: u64) -> History {
+        History {
+            steps: (1..=steps)
+                .map(|step| StepRecord {
+                    step,
+                    loss: 1.0 / step as f32,
+                    accuracy: 0.5,
+                    lr: 0.05,
+                })
+                .collect(),
+            validations: (1..=steps / every)
+                .map(|i| ValidationRecord {
+                    step: i * every,
+                    epoch: 0,
+                    rank1: 0.1,
+                    rank5: 0.2,
+                    map: 0.3,
+                    authors_rank1: Some(0.4),
+                    authors_map: None,
+                    rank1_same_camera: None,
+                    rank1_cross_camera: None,
+                    calibration: None,
+                })
+                .collect(),
+            seconds: 7200.0,
+            best: None,
+        }
+    }
+
+    #[test]
+    fn a_folders_history_is_shown_as_its_recorded_run() {
+        let mut v = TrainingView::default();
+        v.show_history("out".into(), &history(10, 5));
+        let r = v.run.as_ref().expect("a run");
+        assert_eq!(r.status, Status::Saved);
+        assert!(!r.active());
+        assert_eq!(r.loss.len(), 10);
+        assert_eq!(r.loss[9], [10.0, 0.1_f32 as f64]);
+        assert_eq!(r.rank1, vec![[5.0, 10.0], [10.0, 10.0]]);
+        assert_eq!(r.authors_rank1.len(), 2);
+        assert!(r.authors_map.is_empty(), "older validations have no authors' mAP");
+        assert_eq!(r.step, 10);
+        assert_eq!(r.finished_dir.as_deref(), Some(std::path::Path::new("out")));
+        let line = r.recorded.as_deref().unwrap_or_default();
+        assert!(line.contains("10 steps, 2.0 h"), "{line}");
+    }
+
+    /// A resumed run: the history (written past the checkpoint at step 6) goes before the
+    /// live steps, and what it holds beyond the checkpoint is dropped when the run starts,
+    /// whichever of the two arrives first.
+    #[test]
+    fn a_resumed_runs_history_goes_before_its_live_steps() {
+        let step = |step| TrainEvent::Step {
+            step,
+            epoch: 0,
+            loss: 9.0,
+            accuracy: 1.0,
+            lr: 0.001,
+            pairs: 1,
+            pairs_per_s: 1.0,
+        };
+        let started = TrainEvent::Started {
+            total_steps: 20,
+            start_step: 6,
+            pairs_per_epoch: 1,
+        };
+        for history_first in [true, false] {
+            let mut v = TrainingView {
+                run: Some(Run::new("out".into())),
+                ..TrainingView::default()
+            };
+            if history_first {
+                v.show_history("out".into(), &history(8, 4));
+            }
+            v.on_event(started.clone());
+            v.on_event(step(7));
+            if !history_first {
+                v.show_history("out".into(), &history(8, 4));
+            }
+            let r = v.run.as_ref().expect("the run");
+            let xs: Vec<f64> = r.loss.iter().map(|p| p[0]).collect();
+            assert_eq!(xs, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], "{history_first}");
+            assert_eq!(r.loss[6][1], 9.0, "the live step");
+            assert_eq!(r.rank1, vec![[4.0, 10.0]], "the validation at 8 is re-run");
+            assert_eq!(r.status, Status::Running);
+        }
+    }
+
+    #[test]
+    fn long_histories_are_thinned_to_the_cap_keeping_the_last_step() {
+        let mut r = Run::new("out".into());
+        let n = (MAX_STEP_POINTS * 3 + 7) as u64;
+        r.prepend_history(&history(n, n));
+        assert!(r.loss.len() <= MAX_STEP_POINTS + 1, "{}", r.loss.len());
+        assert_eq!(r.loss.last().map(|p| p[0]), Some(n as f64));
+        assert_eq!(r.loss[1][0] - r.loss[0][0], 4.0, "stride 4");
+    }
+}
