@@ -1,7 +1,7 @@
 //! Applying what happened: worker events, background results, view actions, dropped files and
 //! keyboard shortcuts, all turned into state changes of [`ExplorerApp`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use eframe::egui;
 
@@ -138,8 +138,8 @@ impl ExplorerApp {
                     .note(format!("{what} written: {}", path.display())),
                 Err(e) => self.chrome.error(format!("{what}: {e}")),
             },
-            TaskResult::History { out, result } => match result {
-                Ok(Some(history)) => self.views.training.show_history(out, &history),
+            TaskResult::History { out, into, result } => match result {
+                Ok(Some(history)) => self.views.training.history_arrived(out, into, &history),
                 Ok(None) => self
                     .chrome
                     .note(format!("{}: no recorded training history", out.display())),
@@ -178,6 +178,7 @@ impl ExplorerApp {
                 .clone()
                 .or(self.model.dir.clone()),
             Pick::Model => self.model.dir.clone(),
+            Pick::CompareRun => self.persisted.train.out.parent().map(Path::to_path_buf),
             Pick::ExportCsv => Some(cwd.join("ranking.csv")),
             Pick::ExportPng => Some(cwd.join("gallery.png")),
             Pick::EvalExport => Some(
@@ -207,6 +208,10 @@ impl ExplorerApp {
             Pick::TrainDataset => self.persisted.train.dataset = path,
             Pick::TrainOut => self.persisted.train.out = path,
             Pick::TrainInit => self.persisted.train.init_from = Some(path),
+            Pick::CompareRun => self.apply(Action::LoadHistory {
+                out: path,
+                into: super::HistoryUse::Overlay,
+            }),
             Pick::ExportCsv => {
                 if let Some(csv) = self.views.gallery.csv() {
                     self.bg.spawn("export-csv", move || TaskResult::Saved {
@@ -269,11 +274,11 @@ impl ExplorerApp {
             Action::Send(c) => self.jobs.send(c),
             Action::Train(c) => self.jobs.train(c),
             Action::UseModel(dir) => self.load_model(dir),
-            Action::ShowHistory(out) => self.bg.spawn("read-history", move || {
+            Action::LoadHistory { out, into } => self.bg.spawn("read-history", move || {
                 let result = crate::train::checkpoint::read_history(&out)
                     .map(|h| h.map(Box::new))
                     .map_err(|e| e.to_string());
-                TaskResult::History { out, result }
+                TaskResult::History { out, into, result }
             }),
             Action::ExportCsv => self.bg.pick(Pick::ExportCsv),
             Action::ExportEvaluation { evaluation, dir } => {

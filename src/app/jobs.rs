@@ -192,6 +192,8 @@ pub enum Pick {
     ExportPng,
     /// The folder an evaluation's export goes into (`eval --export`'s files).
     EvalExport,
+    /// A run folder whose recorded curves go over the Training view's plots.
+    CompareRun,
 }
 
 impl Pick {
@@ -214,6 +216,9 @@ impl Pick {
                 .pick_folder(),
             Pick::TrainOut => d.set_title("Choose the output model folder").pick_folder(),
             Pick::TrainInit => d.set_title("Start training from this model").pick_folder(),
+            Pick::CompareRun => d
+                .set_title("Compare with the run recorded in this folder")
+                .pick_folder(),
             Pick::ExportCsv => d
                 .set_title("Export the ranking")
                 .add_filter("CSV", &["csv"])
@@ -270,6 +275,7 @@ pub enum TaskResult {
     /// An output folder's `history.json` was read (`None`: the folder has none).
     History {
         out: PathBuf,
+        into: super::HistoryUse,
         result: Result<Option<Box<crate::train::checkpoint::History>>, String>,
     },
     /// A task could not run to its end (`task`: the name given to [`Background::spawn`]).

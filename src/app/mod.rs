@@ -150,8 +150,9 @@ pub(crate) enum Action {
     Train(TrainCommand),
     /// Load this model folder.
     UseModel(PathBuf),
-    /// Read this output folder's recorded training history and plot it in the Training view.
-    ShowHistory(PathBuf),
+    /// Read an output folder's recorded training history (`history.json`) and plot it in the
+    /// Training view: as the shown run, or over it for comparison.
+    LoadHistory { out: PathBuf, into: HistoryUse },
     /// Export the gallery ranking as CSV (asks for a file).
     ExportCsv,
     /// Write an evaluation's files into a folder (those of `eval --export DIR`).
@@ -164,6 +165,8 @@ pub(crate) enum Action {
     /// Cancel the running jobs.
     Cancel,
 }
+
+pub use training::HistoryUse;
 
 /// What views may read (and the few persisted settings they may change) while drawing.
 pub(crate) struct ViewCtx<'a> {

@@ -33,6 +33,7 @@ impl Pick {
             Pick::ExportCsv => "Write the ranking CSV to",
             Pick::ExportPng => "Write the PNG to",
             Pick::EvalExport => "Export the evaluation into (a folder, created if needed)",
+            Pick::CompareRun => "Run folder to compare with (its history.json)",
         }
     }
 

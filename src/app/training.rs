@@ -9,6 +9,8 @@ use eframe::egui::{self, RichText};
 
 mod buttons;
 mod history;
+
+pub use history::HistoryUse;
 mod plots;
 
 use super::views::View;
@@ -140,6 +142,8 @@ pub struct TrainingView {
     replace: bool,
     /// The next "Resume from checkpoint" takes the form's learning-rate schedule.
     form_schedule: bool,
+    /// Recorded runs drawn over the shown one.
+    overlays: Vec<history::Overlay>,
 }
 
 impl TrainingView {
@@ -270,15 +274,16 @@ impl TrainingView {
     }
 
     fn progress_and_plots(&mut self, ui: &mut egui::Ui, alpha: &mut f32, out: &mut Vec<Action>) {
-        let Some(r) = &self.run else {
+        let Some(r) = self.run.as_ref() else {
             ui.label(
                 "Set the hyper-parameters and press Start. The defaults are the authors' protocol.",
             );
             return;
         };
         progress(ui, r, out);
+        history::overlay_row(ui, &mut self.overlays, out);
         ui.separator();
-        plots::plots(ui, r, alpha);
+        plots::plots(ui, r, &self.overlays, alpha);
     }
 }
 

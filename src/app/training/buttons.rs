@@ -4,7 +4,7 @@
 
 use eframe::egui;
 
-use super::{Run, Status, TrainingView};
+use super::{HistoryUse, Run, Status, TrainingView};
 use crate::app::{Action, ViewCtx};
 use crate::protocol::{ResumeSchedule, StartMode, TrainCommand, TrainConfig};
 use crate::train::{OutputFolder, StoredRun};
@@ -75,7 +75,10 @@ impl TrainingView {
                     schedule,
                 }));
                 // The curves so far go before the live ones.
-                out.push(Action::ShowHistory(config.out.clone()));
+                out.push(Action::LoadHistory {
+                    out: config.out.clone(),
+                    into: HistoryUse::Show,
+                });
             }
             if ui
                 .add_enabled(!active && folder.has_history, egui::Button::new("Show its curves"))
@@ -86,7 +89,10 @@ impl TrainingView {
                 .on_disabled_hover_text("no recorded history in the output folder")
                 .clicked()
             {
-                out.push(Action::ShowHistory(config.out.clone()));
+                out.push(Action::LoadHistory {
+                    out: config.out.clone(),
+                    into: HistoryUse::Show,
+                });
             }
         });
         if let Some(stored) = &folder.checkpoint {

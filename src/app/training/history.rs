@@ -3,17 +3,67 @@
 
 use std::path::PathBuf;
 
+use eframe::egui::{self, RichText};
+
 use super::{Run, Status, TrainingView};
+use crate::app::Action;
+use crate::app::jobs::Pick;
 use crate::train::checkpoint::{History, StepRecord, ValidationRecord};
 
 /// At most this many points per step series: a long run's steps are thinned by a stride (every
 /// validation is kept).
 const MAX_STEP_POINTS: usize = 20_000;
 
+/// At most this many runs drawn over the shown one.
+pub(super) const MAX_OVERLAYS: usize = 6;
+
+/// What a recorded history read from a folder is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryUse {
+    /// The shown run (alone, or before a resumed run's live curves).
+    Show,
+    /// Drawn over the shown run's plots, for comparison (an ablation, another recipe).
+    Overlay,
+}
+
+/// A recorded run drawn over the shown one.
+#[derive(Debug, Clone)]
+pub(super) struct Overlay {
+    /// The folder's name, as the legend shows it.
+    pub name: String,
+    pub dir: PathBuf,
+    pub run: Run,
+}
+
 impl TrainingView {
+    /// `out`'s recorded history arrived, for `into`.
+    pub fn history_arrived(&mut self, out: PathBuf, into: HistoryUse, history: &History) {
+        match into {
+            HistoryUse::Show => self.show_history(out, history),
+            HistoryUse::Overlay => self.add_overlay(out, history),
+        }
+    }
+
+    /// Draw `out`'s recorded run over the shown one (replacing an overlay of the same folder;
+    /// the oldest goes beyond [`MAX_OVERLAYS`]).
+    fn add_overlay(&mut self, out: PathBuf, history: &History) {
+        let mut run = Run::new(out.clone());
+        run.status = Status::Saved;
+        run.prepend_history(history);
+        self.overlays.retain(|o| o.dir != out);
+        if self.overlays.len() >= MAX_OVERLAYS {
+            self.overlays.remove(0);
+        }
+        self.overlays.push(Overlay {
+            name: crate::app::state::short_path(&out, 2),
+            dir: out,
+            run,
+        });
+    }
+
     /// `out`'s recorded history arrived. A run going on (or just started) in `out` gets it before
     /// its live points; otherwise it is shown on its own, as the folder's recorded run.
-    pub fn show_history(&mut self, out: PathBuf, history: &History) {
+    fn show_history(&mut self, out: PathBuf, history: &History) {
         match &mut self.run {
             Some(r) if r.model_dir == out && r.active() => r.prepend_history(history),
             _ => {
@@ -28,6 +78,33 @@ impl TrainingView {
             }
         }
     }
+}
+
+/// "Compare with a run…" and the runs drawn over the plots, in their colours, each removable.
+pub(super) fn overlay_row(ui: &mut egui::Ui, overlays: &mut Vec<Overlay>, out: &mut Vec<Action>) {
+    ui.horizontal_wrapped(|ui| {
+        if ui
+            .button("Compare with a run…")
+            .on_hover_text(
+                "draw another folder's recorded run (history.json) over these plots, dashed: \
+                 an ablation, another recipe, an earlier stretch",
+            )
+            .clicked()
+        {
+            out.push(Action::Pick(Pick::CompareRun));
+        }
+        let mut remove = None;
+        for (i, o) in overlays.iter().enumerate() {
+            ui.label(RichText::new(&o.name).color(super::plots::overlay_color(i)))
+                .on_hover_text(o.run.recorded.clone().unwrap_or_default());
+            if ui.small_button("×").on_hover_text("stop comparing").clicked() {
+                remove = Some(i);
+            }
+        }
+        if let Some(i) = remove {
+            overlays.remove(i);
+        }
+    });
 }
 
 impl Run {
@@ -168,7 +245,7 @@ mod tests {
     #[test]
     fn a_folders_history_is_shown_as_its_recorded_run() {
         let mut v = TrainingView::default();
-        v.show_history("out".into(), &history(10, 5));
+        v.history_arrived("out".into(), HistoryUse::Show, &history(10, 5));
         let r = v.run.as_ref().expect("a run");
         assert_eq!(r.status, Status::Saved);
         assert!(!r.active());
@@ -208,12 +285,12 @@ mod tests {
                 ..TrainingView::default()
             };
             if history_first {
-                v.show_history("out".into(), &history(8, 4));
+                v.history_arrived("out".into(), HistoryUse::Show, &history(8, 4));
             }
             v.on_event(started.clone());
             v.on_event(step(7));
             if !history_first {
-                v.show_history("out".into(), &history(8, 4));
+                v.history_arrived("out".into(), HistoryUse::Show, &history(8, 4));
             }
             let r = v.run.as_ref().expect("the run");
             let xs: Vec<f64> = r.loss.iter().map(|p| p[0]).collect();
@@ -222,6 +299,24 @@ mod tests {
             assert_eq!(r.rank1, vec![[4.0, 10.0]], "the validation at 8 is re-run");
             assert_eq!(r.status, Status::Running);
         }
+    }
+
+    /// Overlays: one per folder (a second read replaces the first), at most MAX_OVERLAYS, the
+    /// oldest dropped; the shown run stays.
+    #[test]
+    fn overlays_are_one_per_folder_and_capped() {
+        let mut v = TrainingView::default();
+        v.history_arrived("shown".into(), HistoryUse::Show, &history(10, 5));
+        v.history_arrived("a".into(), HistoryUse::Overlay, &history(4, 2));
+        v.history_arrived("a".into(), HistoryUse::Overlay, &history(6, 2));
+        assert_eq!(v.overlays.len(), 1);
+        assert_eq!(v.overlays[0].run.loss.len(), 6);
+        for i in 0..MAX_OVERLAYS {
+            v.history_arrived(format!("b{i}").into(), HistoryUse::Overlay, &history(2, 1));
+        }
+        assert_eq!(v.overlays.len(), MAX_OVERLAYS);
+        assert_eq!(v.overlays[0].dir, PathBuf::from("b0"), "the oldest ('a') went");
+        assert_eq!(v.run.as_ref().map(|r| r.loss.len()), Some(10));
     }
 
     #[test]
