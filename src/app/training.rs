@@ -1,6 +1,8 @@
 //! Training: the dataset and hyper-parameters (the authors' defaults), start / pause / resume /
-//! stop, resume from a checkpoint, live plots (loss with EMA smoothing, pair accuracy, learning
-//! rate, validation rank-1 and mAP), progress with ETA and pairs/s, and "Use this model".
+//! stop, resume from a checkpoint (buttons.rs), live plots (loss with EMA smoothing, pair
+//! accuracy, learning rate, validation rank-1 and mAP of both protocols: plots.rs) over the
+//! run's recorded history and other runs' for comparison (history.rs), progress with ETA and
+//! pairs/s, and "Use this model".
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -9,9 +11,9 @@ use eframe::egui::{self, RichText};
 
 mod buttons;
 mod history;
+mod plots;
 
 pub use history::HistoryUse;
-mod plots;
 
 use super::views::View;
 use super::widgets::format_value;

@@ -61,11 +61,14 @@ impl TrainingView {
         });
     }
 
-    /// `out`'s recorded history arrived. A run going on (or just started) in `out` gets it before
-    /// its live points; otherwise it is shown on its own, as the folder's recorded run.
+    /// `out`'s recorded history arrived. A run of this session in `out` (going on, or ended:
+    /// its status and notices stay) gets it before its live points; otherwise it is shown on
+    /// its own, as the folder's recorded run.
     fn show_history(&mut self, out: PathBuf, history: &History) {
         match &mut self.run {
-            Some(r) if r.model_dir == out && r.active() => r.prepend_history(history),
+            Some(r) if r.model_dir == out && r.status != Status::Saved => {
+                r.prepend_history(history)
+            }
             _ => {
                 let mut r = Run::new(out.clone());
                 r.status = Status::Saved;
@@ -317,6 +320,26 @@ mod tests {
         assert_eq!(v.overlays.len(), MAX_OVERLAYS);
         assert_eq!(v.overlays[0].dir, PathBuf::from("b0"), "the oldest ('a') went");
         assert_eq!(v.run.as_ref().map(|r| r.loss.len()), Some(10));
+    }
+
+    /// A resume that failed before its history arrived keeps saying so: the history goes under
+    /// the failed run instead of replacing it.
+    #[test]
+    fn a_failed_run_keeps_its_status_when_its_history_arrives() {
+        let mut v = TrainingView {
+            run: Some(Run::new("out".into())),
+            ..TrainingView::default()
+        };
+        v.on_event(TrainEvent::Failed {
+            reason: crate::train::TrainFailure::Panicked,
+        });
+        v.history_arrived("out".into(), HistoryUse::Show, &history(4, 2));
+        let r = v.run.as_ref().expect("the run");
+        assert_eq!(r.status, Status::Failed(crate::train::TrainFailure::Panicked));
+        assert_eq!(r.loss.len(), 4);
+        // Another folder's history replaces it.
+        v.history_arrived("other".into(), HistoryUse::Show, &history(4, 2));
+        assert_eq!(v.run.as_ref().map(|r| r.status.clone()), Some(Status::Saved));
     }
 
     #[test]
