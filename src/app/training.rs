@@ -278,7 +278,9 @@ impl TrainingView {
     fn progress_and_plots(&mut self, ui: &mut egui::Ui, alpha: &mut f32, out: &mut Vec<Action>) {
         let Some(r) = self.run.as_ref() else {
             ui.label(
-                "Set the hyper-parameters and press Start. The defaults are the authors' protocol.",
+                "Set the hyper-parameters and press Start (the defaults are the authors' \
+                 protocol), or resume the checkpoint in the output folder, or show the run \
+                 recorded there (\"Show its curves\").",
             );
             return;
         };
