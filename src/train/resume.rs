@@ -80,7 +80,7 @@ pub enum ResumeSchedule {
     #[default]
     Checkpoint,
     /// The form's `learning_rate` and `lr_decay` apply from the resume on (a step drop, or a warm
-    /// restart to a higher rate); each change is reported as a notice by [`resume_config`].
+    /// restart to a higher rate); each change is reported as a notice when the run starts.
     Form,
 }
 
