@@ -345,8 +345,9 @@ fn a_resume_can_take_the_forms_learning_rate_and_the_form_can_load_the_checkpoin
     assert_eq!(form.weight_decay, 0.001);
     assert_eq!((form.learning_rate, form.lr_decay), (0.05, 1e-4));
     assert_eq!(form.out, out);
-    // The folder's recorded run on its own: both steps.
+    // The folder's recorded run, read again: both steps, under the finished run (its status
+    // stays).
     h.get_by_label("Show its curves").click();
-    wait_for(&mut h, "Training: the output folder's recorded run");
     wait_for(&mut h, "recorded: 2 steps");
+    wait_for(&mut h, "Training: finished");
 }
