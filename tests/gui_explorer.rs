@@ -350,4 +350,6 @@ fn a_resume_can_take_the_forms_learning_rate_and_the_form_can_load_the_checkpoin
     h.get_by_label("Show its curves").click();
     wait_for(&mut h, "recorded: 2 steps");
     wait_for(&mut h, "Training: finished");
+    // Other runs can be drawn over it.
+    assert!(h.query_by_label("Compare with a run…").is_some());
 }
