@@ -274,7 +274,7 @@ fn training_asks_before_replacing_a_model() {
 /// with the checkpoint's settings; "Show its curves" plots the folder's recorded run.
 #[test]
 fn a_resume_can_take_the_forms_learning_rate_and_the_form_can_load_the_checkpoints() {
-    use reid_explorer::train::checkpoint::stored_state;
+    use reid_explorer::train::checkpoint::stored_run;
     use reid_explorer::train::{StartMode, TrainControl, train};
     let fx = fixture();
     let out = fx.dir.path().join("dropped");
@@ -323,7 +323,7 @@ fn a_resume_can_take_the_forms_learning_rate_and_the_form_can_load_the_checkpoin
     // The curves recorded before the resume go before the live ones.
     wait_for(&mut h, "recorded: 1 steps");
     wait_for(&mut h, "Training: finished");
-    let state = stored_state(&out).expect("the resumed run's checkpoint");
+    let state = stored_run(&out).expect("the resumed run's checkpoint");
     assert_eq!(state.step, 2);
     assert_eq!(
         (state.config.learning_rate, state.config.lr_decay),

@@ -139,7 +139,8 @@ pub fn ema(points: &[[f64; 2]], alpha: f64) -> Vec<[f64; 2]> {
 pub struct TrainingView {
     run: Option<Run>,
     /// Cached [`TrainingView::folder_state`]: (folder, answer, when checked).
-    checkpoint: Option<(PathBuf, OutputFolder, Instant)>,
+    /// `None` as the time: out of date (the run wrote to the folder since).
+    checkpoint: Option<(PathBuf, OutputFolder, Option<Instant>)>,
     /// The user confirmed replacing the model in the output folder.
     replace: bool,
     /// The next "Resume from checkpoint" takes the form's learning-rate schedule.
@@ -186,6 +187,18 @@ impl TrainingView {
 
     /// An event from the training thread.
     pub fn on_event(&mut self, e: TrainEvent) {
+        // Events after which the output folder holds something new (a checkpoint, a model).
+        if matches!(
+            e,
+            TrainEvent::Started { .. }
+                | TrainEvent::Checkpoint { .. }
+                | TrainEvent::Finished { .. }
+                | TrainEvent::Cancelled { .. }
+                | TrainEvent::Failed { .. }
+        ) && let Some((_, _, checked)) = &mut self.checkpoint
+        {
+            *checked = None;
+        }
         let r = self.run.get_or_insert_with(|| Run::new(PathBuf::new()));
         match e {
             TrainEvent::Loading { done, total } => r.status = Status::Loading { done, total },
@@ -257,18 +270,18 @@ impl TrainingView {
             }
             TrainEvent::Failed { reason } => r.status = Status::Failed(reason),
         }
-        self.checkpoint = None;
     }
 
-    /// What `out` holds: two or three `stat` calls, at most every two seconds.
+    /// What `out` holds: a few `stat` calls at most every two seconds (sooner after the run
+    /// wrote to it), `state.json` read again only when it changed.
     fn folder_state(&mut self, out: &std::path::Path) -> OutputFolder {
-        let fresh = self
-            .checkpoint
-            .as_ref()
-            .is_some_and(|(p, _, at)| p == out && at.elapsed() < Duration::from_secs(2));
+        let fresh = self.checkpoint.as_ref().is_some_and(|(p, _, at)| {
+            p == out && at.is_some_and(|at| at.elapsed() < Duration::from_secs(2))
+        });
         if !fresh {
-            let state = OutputFolder::inspect(out);
-            self.checkpoint = Some((out.to_path_buf(), state, Instant::now()));
+            let previous = self.checkpoint.take().filter(|(p, ..)| p == out);
+            let state = OutputFolder::inspect(out, previous.as_ref().map(|(_, s, _)| s));
+            self.checkpoint = Some((out.to_path_buf(), state, Some(Instant::now())));
         }
         self.checkpoint
             .as_ref()

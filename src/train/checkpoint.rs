@@ -346,20 +346,39 @@ pub fn read_checkpoint(out: &Path, device: &Device) -> Result<LoadedCheckpoint, 
 
 /// The run configuration stored in `out`'s checkpoint (without loading its weights).
 pub fn stored_config(out: &Path) -> Result<TrainConfig, CheckpointError> {
-    stored_state(out).map(|s| s.config)
+    stored_run(out).map(|s| s.config)
 }
 
-/// The state of the run checkpointed in `out` (`state.json` only: no weights are read).
-pub fn stored_state(out: &Path) -> Result<TrainState, CheckpointError> {
-    for dir in [out.join(CHECKPOINT_DIR), out.join(OLD_DIR)] {
-        let path = dir.join(STATE_FILE);
-        if let Ok(text) = std::fs::read(&path) {
-            return serde_json::from_slice(&text).map_err(|e| invalid(&path, e));
-        }
-    }
-    Err(CheckpointError::Missing {
+/// A checkpointed run's settings and step: the part of `state.json` a caller that does not
+/// resume needs (an older `state.json`'s embedded history is skipped, not built).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct StoredRun {
+    /// The run's settings (its learning-rate schedule included).
+    pub config: TrainConfig,
+    /// Steps completed: a resume goes on from this global step.
+    pub step: u64,
+}
+
+/// The run checkpointed in `out`: its settings and step (`state.json` only: no weights).
+pub fn stored_run(out: &Path) -> Result<StoredRun, CheckpointError> {
+    let path = state_file(out).ok_or_else(|| CheckpointError::Missing {
         dir: out.to_path_buf(),
-    })
+    })?;
+    let text = std::fs::read(&path).map_err(io(&path))?;
+    serde_json::from_slice(&text).map_err(|e| invalid(&path, e))
+}
+
+/// When the `state.json` that [`stored_run`] reads was last written (`None`: no checkpoint).
+pub fn state_modified(out: &Path) -> Option<std::time::SystemTime> {
+    state_file(out).and_then(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+}
+
+/// The checkpoint's `state.json`: `checkpoint/`'s, else (after an interrupted swap) the old one.
+fn state_file(out: &Path) -> Option<PathBuf> {
+    [out.join(CHECKPOINT_DIR), out.join(OLD_DIR)]
+        .into_iter()
+        .map(|dir| dir.join(STATE_FILE))
+        .find(|p| p.exists())
 }
 
 /// Restore optimiser state saved by [`write_checkpoint`].
@@ -375,8 +394,7 @@ pub fn restore_optimizer(
 
 /// Whether `out` holds a checkpoint.
 pub fn has_checkpoint(out: &Path) -> bool {
-    out.join(CHECKPOINT_DIR).join(STATE_FILE).exists()
-        || out.join(OLD_DIR).join(STATE_FILE).exists()
+    state_file(out).is_some()
 }
 
 #[cfg(test)]

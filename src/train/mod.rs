@@ -10,6 +10,7 @@ pub mod resume;
 pub mod run;
 pub mod step;
 
+pub use checkpoint::StoredRun;
 pub use config::TrainConfig;
 pub use event::{TrainEvent, TrainFailure};
 pub use folder::StartMode;
@@ -17,7 +18,8 @@ pub use resume::ResumeSchedule;
 pub use run::{Outcome, TrainControl, TrainError, train};
 
 /// What a training output folder holds: what the GUI's training form needs to offer "replace"
-/// and "resume" (a few `stat` calls and the checkpoint's small `state.json`; nothing is locked).
+/// and "resume" (a few `stat` calls, and the checkpoint's `state.json` when it changed; nothing
+/// is locked).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct OutputFolder {
     /// A model or a checkpoint is there (a new run would replace it).
@@ -28,32 +30,68 @@ pub(crate) struct OutputFolder {
     pub has_history: bool,
     /// The checkpointed run: its step and settings (`None` without a readable checkpoint).
     pub checkpoint: Option<StoredRun>,
-}
-
-/// A checkpointed run as the training form shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct StoredRun {
-    /// Steps completed: a resume goes on from this global step.
-    pub step: u64,
-    /// The run's settings (its learning-rate schedule included).
-    pub config: TrainConfig,
+    /// When the checkpoint's `state.json` was written (what `checkpoint` was read from).
+    state_modified: Option<std::time::SystemTime>,
 }
 
 impl OutputFolder {
-    /// Look at `out`.
-    pub(crate) fn inspect(out: &std::path::Path) -> Self {
-        let resumable = checkpoint::has_checkpoint(out);
+    /// Look at `out`. `previous` (an earlier look at the same folder) lends its checkpoint when
+    /// `state.json` has not been written since, so that a form redrawn while a run checkpoints
+    /// only `stat`s the file.
+    pub(crate) fn inspect(out: &std::path::Path, previous: Option<&OutputFolder>) -> Self {
+        let state_modified = checkpoint::state_modified(out);
+        let checkpoint = match previous {
+            Some(p) if state_modified.is_some() && p.state_modified == state_modified => {
+                p.checkpoint.clone()
+            }
+            _ if state_modified.is_some() => checkpoint::stored_run(out).ok(),
+            _ => None,
+        };
         Self {
             holds_model: folder::holds_model(out),
-            resumable,
+            resumable: state_modified.is_some() || checkpoint::has_checkpoint(out),
             has_history: out.join(checkpoint::HISTORY_FILE).exists(),
-            checkpoint: resumable
-                .then(|| checkpoint::stored_state(out).ok())
-                .flatten()
-                .map(|s| StoredRun {
-                    step: s.step,
-                    config: s.config,
-                }),
+            checkpoint,
+            state_modified,
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn write_state(out: &std::path::Path, step: u64) {
+        let dir = out.join(checkpoint::CHECKPOINT_DIR);
+        std::fs::create_dir_all(&dir).unwrap();
+        let state = serde_json::json!({ "config": TrainConfig::default(), "step": step });
+        std::fs::write(dir.join("state.json"), state.to_string()).unwrap();
+    }
+
+    /// The checkpoint is read once per write of `state.json`: an unchanged file lends the
+    /// previous look's checkpoint, a rewritten one is read again.
+    #[test]
+    fn the_checkpoint_is_read_again_only_when_it_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        write_state(dir.path(), 5);
+        let first = OutputFolder::inspect(dir.path(), None);
+        assert!(first.resumable);
+        assert_eq!(first.checkpoint.as_ref().map(|c| c.step), Some(5));
+        // A previous look that says step 4 for the same file: taken as it is, not re-read.
+        let mut lent = first.clone();
+        if let Some(c) = &mut lent.checkpoint {
+            c.step = 4;
+        }
+        let again = OutputFolder::inspect(dir.path(), Some(&lent));
+        assert_eq!(again.checkpoint.map(|c| c.step), Some(4));
+        // The file is written again: read again.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        write_state(dir.path(), 6);
+        let later = OutputFolder::inspect(dir.path(), Some(&lent));
+        assert_eq!(later.checkpoint.map(|c| c.step), Some(6));
+        // No checkpoint: nothing to resume.
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(OutputFolder::inspect(empty.path(), None), OutputFolder::default());
     }
 }

@@ -19,8 +19,9 @@ impl TrainingView {
         folder: &OutputFolder,
         out: &mut Vec<Action>,
     ) {
+        // The form's settings, cloned only when a button sends them.
+        let config = &cx.persisted.train;
         ui.horizontal_wrapped(|ui| {
-            let config = cx.persisted.train.clone();
             let may_start = !folder.holds_model || self.replace;
             if ui
                 .add_enabled(!active && may_start, egui::Button::new("Start training"))
@@ -144,21 +145,21 @@ impl TrainingView {
              all of them in the form",
             run.dataset.display()
         ));
-        let form = cx.persisted.train.clone();
+        let form = &cx.persisted.train;
+        let hint = if (form.learning_rate, form.lr_decay) != (run.learning_rate, run.lr_decay) {
+            format!(
+                "from step {step} on: {} (the form's), {} at step {step}: a step drop or a warm \
+                 restart; unticked, the checkpoint's schedule goes on",
+                schedule_text(form),
+                rate(form.lr_at(step)),
+            )
+        } else {
+            "the form's learning rate and decay are the checkpoint's".to_string()
+        };
         ui.add_enabled_ui(!active, |ui| {
             ui.horizontal_wrapped(|ui| {
-                let changes = (form.learning_rate, form.lr_decay) != (run.learning_rate, run.lr_decay);
                 ui.checkbox(&mut self.form_schedule, "resume with the form's learning rate")
-                    .on_hover_text(if changes {
-                        format!(
-                            "from step {step} on: {} (the form's), {} at step {step}: a step \
-                             drop or a warm restart; unticked, the checkpoint's schedule goes on",
-                            schedule_text(&form),
-                            rate(form.lr_at(step)),
-                        )
-                    } else {
-                        "the form's learning rate and decay are the checkpoint's".to_string()
-                    });
+                    .on_hover_text(hint);
                 if ui
                     .button("Load its settings")
                     .on_hover_text(

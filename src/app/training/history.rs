@@ -47,9 +47,7 @@ impl TrainingView {
     /// Draw `out`'s recorded run over the shown one (replacing an overlay of the same folder;
     /// the oldest goes beyond [`MAX_OVERLAYS`]).
     fn add_overlay(&mut self, out: PathBuf, history: &History) {
-        let mut run = Run::new(out.clone());
-        run.status = Status::Saved;
-        run.prepend_history(history);
+        let run = Run::recorded(out.clone(), history);
         self.overlays.retain(|o| o.dir != out);
         if self.overlays.len() >= MAX_OVERLAYS {
             self.overlays.remove(0);
@@ -70,12 +68,7 @@ impl TrainingView {
                 r.prepend_history(history)
             }
             _ => {
-                let mut r = Run::new(out.clone());
-                r.status = Status::Saved;
-                r.prepend_history(history);
-                r.step = history.steps.last().map_or(0, |s| s.step);
-                r.total_steps = r.step;
-                r.epoch = history.validations.last().map_or(0, |v| v.epoch);
+                let mut r = Run::recorded(out.clone(), history);
                 r.finished_dir = Some(out);
                 self.run = Some(r);
             }
@@ -111,6 +104,17 @@ pub(super) fn overlay_row(ui: &mut egui::Ui, overlays: &mut Vec<Overlay>, out: &
 }
 
 impl Run {
+    /// `out`'s recorded run on its own: status `Saved`, at its last recorded step.
+    fn recorded(out: PathBuf, history: &History) -> Self {
+        let mut r = Run::new(out);
+        r.status = Status::Saved;
+        r.prepend_history(history);
+        r.step = history.steps.last().map_or(0, |s| s.step);
+        r.total_steps = r.step;
+        r.epoch = history.validations.last().map_or(0, |v| v.epoch);
+        r
+    }
+
     /// Put `history`'s records before the live ones, up to the first live step (what the
     /// history holds beyond it is measured again by the live run), with a line saying what it
     /// holds.
