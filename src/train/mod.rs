@@ -92,6 +92,9 @@ mod tests {
         assert_eq!(later.checkpoint.map(|c| c.step), Some(6));
         // No checkpoint: nothing to resume.
         let empty = tempfile::tempdir().unwrap();
-        assert_eq!(OutputFolder::inspect(empty.path(), None), OutputFolder::default());
+        assert_eq!(
+            OutputFolder::inspect(empty.path(), None),
+            OutputFolder::default()
+        );
     }
 }
