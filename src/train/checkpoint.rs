@@ -364,17 +364,18 @@ pub fn stored_run(out: &Path) -> Result<StoredRun, CheckpointError> {
     let path = state_file(out).ok_or_else(|| CheckpointError::Missing {
         dir: out.to_path_buf(),
     })?;
-    let text = std::fs::read(&path).map_err(io(&path))?;
-    serde_json::from_slice(&text).map_err(|e| invalid(&path, e))
+    read_stored_run(&path)
 }
 
-/// When the `state.json` that [`stored_run`] reads was last written (`None`: no checkpoint).
-pub fn state_modified(out: &Path) -> Option<std::time::SystemTime> {
-    state_file(out).and_then(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+/// [`stored_run`] from the `state.json` at `path` (as [`state_file`] found it).
+pub(crate) fn read_stored_run(path: &Path) -> Result<StoredRun, CheckpointError> {
+    let text = std::fs::read(path).map_err(io(path))?;
+    serde_json::from_slice(&text).map_err(|e| invalid(path, e))
 }
 
-/// The checkpoint's `state.json`: `checkpoint/`'s, else (after an interrupted swap) the old one.
-fn state_file(out: &Path) -> Option<PathBuf> {
+/// The checkpoint's `state.json` in `out`: `checkpoint/`'s, else (after an interrupted swap)
+/// the old one; `None`: no checkpoint.
+pub(crate) fn state_file(out: &Path) -> Option<PathBuf> {
     [out.join(CHECKPOINT_DIR), out.join(OLD_DIR)]
         .into_iter()
         .map(|dir| dir.join(STATE_FILE))

@@ -39,17 +39,23 @@ impl OutputFolder {
     /// `state.json` has not been written since, so that a form redrawn while a run checkpoints
     /// only `stat`s the file.
     pub(crate) fn inspect(out: &std::path::Path, previous: Option<&OutputFolder>) -> Self {
-        let state_modified = checkpoint::state_modified(out);
-        let checkpoint = match previous {
-            Some(p) if state_modified.is_some() && p.state_modified == state_modified => {
+        // One lookup of `state.json`: its presence, its time, and (when new) its contents.
+        let state = checkpoint::state_file(out);
+        let state_modified = state
+            .as_ref()
+            .and_then(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        let checkpoint = match (&state, previous) {
+            (None, _) => None,
+            (Some(_), Some(p))
+                if state_modified.is_some() && p.state_modified == state_modified =>
+            {
                 p.checkpoint.clone()
             }
-            _ if state_modified.is_some() => checkpoint::stored_run(out).ok(),
-            _ => None,
+            (Some(path), _) => checkpoint::read_stored_run(path).ok(),
         };
         Self {
             holds_model: folder::holds_model(out),
-            resumable: state_modified.is_some() || checkpoint::has_checkpoint(out),
+            resumable: state.is_some(),
             has_history: out.join(checkpoint::HISTORY_FILE).exists(),
             checkpoint,
             state_modified,
