@@ -6,9 +6,10 @@
 //! - input gradient: the same direct convolution of the output gradient, zero-bordered by K-1,
 //!   with the kernel flipped and its two channel axes swapped;
 //! - weight gradient: per image `dW[co, j] += sum_p dOut[co, p] * X_j[p]` over the output
-//!   positions p, with `X_j` the input shifted by j = (ci, ky, kx) (a per-image im2col in
-//!   cache; for a 1x1 kernel on AVX-512 the input planes are read in place by the wide kernel
-//!   of [`crate::model::simd_wide`]), summed over images in a fixed order so training stays
+//!   positions p, with `X_j` the input shifted by j = (ci, ky, kx) (on AVX-512, dot products
+//!   of contiguous runs over positions (`weight_direct.rs`), or for a 1x1 kernel the
+//!   input planes read in place by the wide kernel of [`crate::model::simd_wide`]; elsewhere a
+//!   per-image im2col in cache), summed over images in a fixed order so training stays
 //!   bit-reproducible;
 //! - bias gradient: the output gradient summed per channel.
 //!
@@ -17,6 +18,7 @@
 
 use rayon::prelude::*;
 
+use super::weight_direct::{self, DirectWeightScratch, weight_grad_direct};
 use super::weight_grad::{WeightScratch, weight_grad_1x1_wide, weight_grad_im2col, wide_1x1};
 use crate::model::simd::{Block, Isa, LANES, Offsets, block, run_with};
 
@@ -208,7 +210,8 @@ pub fn conv_backward(
     // Per-image weight-gradient partials `[B, Cout, Jp]`, summed below in image order.
     let mut dw_parts = vec![0.0f32; d.batch * d.cout * jp];
     let work = dw_parts.par_chunks_mut(d.cout * jp).enumerate();
-    let body = |(ws, ds): &mut (WeightScratch, DirectScratch),
+    let direct = weight_direct::applies(isa, d);
+    let body = |(ws, wd, ds): &mut (WeightScratch, DirectWeightScratch, DirectScratch),
                 i: usize,
                 dw: &mut [f32],
                 dx: Option<&mut [f32]>| {
@@ -216,6 +219,8 @@ pub fn conv_backward(
         let g = &grad[i * per_out..(i + 1) * per_out];
         if let Some(np) = wide_1x1(isa, d) {
             weight_grad_1x1_wide(x, g, d, np, ws, dw);
+        } else if direct {
+            weight_grad_direct(x, g, d, wd, dw);
         } else {
             weight_grad_im2col(isa, x, g, d, ws, dw);
         }

@@ -12,6 +12,7 @@
 mod autodiff;
 pub mod host;
 mod ops;
+mod weight_direct;
 mod weight_grad;
 
 use burn::backend::tensor::FloatTensor;
