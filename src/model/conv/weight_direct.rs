@@ -21,7 +21,8 @@ const RB: usize = 5;
 /// Kernel taps per block.
 const JB: usize = 4;
 
-/// Scratch of [`weight_grad_direct`], reused across the images of one call.
+/// Scratch of [`weight_grad_direct`], laid out once per call and reused across its images:
+/// each image rewrites only the data regions, the padding stays zero.
 #[derive(Default)]
 pub(super) struct DirectWeightScratch {
     /// The output gradient `[Cout', L]`: channel planes with rows widened to W, padded with
@@ -31,6 +32,8 @@ pub(super) struct DirectWeightScratch {
     x: Vec<f32>,
     /// `off_j` per tap, padded to a multiple of [`JB`] with 0 (results dropped).
     offsets: Vec<usize>,
+    /// The sizes the buffers were laid out for.
+    layout: Option<ConvDims>,
 }
 
 /// Whether [`weight_grad_direct`] serves this convolution on `isa`.
@@ -61,34 +64,27 @@ pub(super) fn weight_grad_direct(
     assert_eq!(x.len(), d.cin * hw, "x must be [Cin, H, W]");
     assert_eq!(g.len(), d.cout * ho * wo, "g must be [Cout, Ho, Wo]");
     assert!(dw.len() >= d.cout * jp, "dw must be [Cout, Jp]");
-    s.g.clear();
-    s.g.resize(coutp * len, 0.0);
+    if s.layout != Some(d) {
+        s.layout = Some(d);
+        s.g = vec![0.0; coutp * len];
+        // The last tap's run ends at off_max + L <= Cin*H*W + K + 14 (L <= Ho*W + 15).
+        s.x = vec![0.0; d.cin * hw + k + LANES];
+        s.offsets = (0..d.cin)
+            .flat_map(|ci| {
+                (0..k).flat_map(move |ky| (0..k).map(move |kx| (ci * d.h + ky) * d.w + kx))
+            })
+            .collect();
+        s.offsets.resize(j.next_multiple_of(JB), 0);
+    }
     for (co, plane) in g.chunks_exact(ho * wo).enumerate() {
         for (y, row) in plane.chunks_exact(wo).enumerate() {
             s.g[co * len + y * d.w..][..wo].copy_from_slice(row);
         }
     }
-    // The last tap's run ends at off_max + L <= Cin*H*W + K + 14 (L <= Ho*W + 15).
-    s.x.clear();
-    s.x.extend_from_slice(x);
-    s.x.resize(d.cin * hw + k + LANES, 0.0);
-    s.offsets.clear();
-    for ci in 0..d.cin {
-        for ky in 0..k {
-            s.offsets
-                .extend((0..k).map(|kx| (ci * d.h + ky) * d.w + kx));
-        }
-    }
-    s.offsets.resize(j.next_multiple_of(JB), 0);
-    let max_off = s.offsets.iter().copied().max().unwrap_or(0);
-    assert!(
-        max_off + len <= s.x.len(),
-        "a tap's run leaves the padded image"
-    );
+    s.x[..x.len()].copy_from_slice(x);
     for c0 in (0..d.cout).step_by(RB) {
         let rows = &s.g[c0 * len..][..RB * len];
-        for (jb, offs) in s.offsets.chunks_exact(JB).enumerate() {
-            let offs: &[usize; JB] = offs.try_into().unwrap_or(&[0; JB]);
+        for (jb, offs) in s.offsets.as_chunks::<JB>().0.iter().enumerate() {
             let sums = block(rows, len, &s.x, offs);
             for (r, row) in sums.iter().enumerate().take(d.cout - c0) {
                 for (t, v) in row.iter().enumerate().take(j.saturating_sub(jb * JB)) {

@@ -79,7 +79,7 @@ pub fn max_pool2_backward(x: &[f32], grad: &[f32], d: PoolDims) -> Vec<f32> {
 }
 
 /// [`max_pool2_backward`] in the copy for `isa` (every copy gives the same bits).
-pub(crate) fn max_pool2_backward_with(isa: Isa, x: &[f32], grad: &[f32], d: PoolDims) -> Vec<f32> {
+fn max_pool2_backward_with(isa: Isa, x: &[f32], grad: &[f32], d: PoolDims) -> Vec<f32> {
     let (ho, wo) = (d.ho(), d.wo());
     let mut dx = vec![0.0f32; d.planes * d.h * d.w];
     if ho * wo == 0 {
